@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
+
+
+class AccountsConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "accounts"
+    verbose_name = _("Cards and accounts")
+
+    def ready(self):
+        from .setup import reference_data_ensure
+
+        # After every app's permissions exist: our handler is connected last, for any sender.
+        post_migrate.connect(reference_data_ensure, dispatch_uid="accounts_reference_data")

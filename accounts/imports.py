@@ -1,0 +1,180 @@
+"""Batch applications from units (R-ISSUE-2): read CSV or XLSX, validate every row first.
+
+A file is all or nothing: batch_rows_validate returns the cleaned rows and, per file row, the
+errors that stop it; card_batch_issue applies nothing while any error remains.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+
+from .errors import BusinessError
+from .models import FORMAL_CATEGORIES, LIVE_STATUSES, Cardholder, CardType, Category
+
+MAX_ROWS = 5000
+MAX_BYTES = 5 * 1024 * 1024
+
+# Column names accepted in a header row, English or Chinese.
+HEADERS = {
+    "number": "number", "学号/工号": "number", "工号": "number", "学号": "number", "编号": "number",
+    "name": "name", "姓名": "name",
+    "id_number": "id_number", "身份证号": "id_number", "证件号": "id_number",
+    "category": "category", "类别": "category", "人员类别": "category",
+    "start_date": "start_date", "开始日期": "start_date",
+    "end_date": "end_date", "截止日期": "end_date", "结束日期": "end_date",
+    "bank_card_no": "bank_card_no", "银行卡号": "bank_card_no",
+    "label": "label", "备注": "label",
+}
+CATEGORY_BY_LABEL = {str(c.label): c.value for c in Category} | {c.value: c.value for c in Category}
+CATEGORY_BY_LABEL |= {"外聘人员": Category.CONTRACT_STAFF, "临时工": Category.CONTRACT_STAFF,
+                      "非计划内学生": Category.NON_PLAN_STUDENT, "其他人员": Category.OTHER_RESIDENT,
+                      "进修": Category.SHORT_TERM, "实习": Category.SHORT_TERM}
+
+
+class BatchRejected(BusinessError):
+    """The file had bad rows; row_errors lists them as [(row number, [messages])]."""
+
+    def __init__(self, row_errors: list[tuple[int, list[str]]]):
+        self.row_errors = row_errors
+        super().__init__(
+            f"{len(row_errors)} row(s) have errors; nothing was applied: "
+            + "; ".join(f"row {n}: {', '.join(msgs)}" for n, msgs in row_errors[:10])
+        )
+
+
+def _decode(content: bytes) -> str:
+    # Units send UTF-8 (often with a BOM from Excel) or GBK from older Chinese Excel.
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return content.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise BusinessError("The file is neither UTF-8 nor GBK text.")
+
+
+def batch_file_parse(*, content: bytes, filename: str) -> list[dict]:
+    """Rows of a CSV or XLSX file as dicts keyed by canonical column names; `_row` is the
+    row number a person sees in the file (the header is row 1)."""
+    if len(content) > MAX_BYTES:
+        raise BusinessError(f"The file is larger than {MAX_BYTES // 1024 // 1024} MB.")
+    name = filename.lower()
+    if name.endswith(".xlsx"):
+        table = _xlsx_rows(content)
+    elif name.endswith(".csv") or name.endswith(".txt"):
+        table = list(csv.reader(io.StringIO(_decode(content))))
+    else:
+        raise BusinessError("Upload a .csv or .xlsx file.")
+    if not table:
+        raise BusinessError("The file is empty.")
+    header = [HEADERS.get(str(h or "").strip().lower(), HEADERS.get(str(h or "").strip())) for h in table[0]]
+    if not any(header):
+        raise BusinessError("The first row must name the columns (number, name, category, end_date, …).")
+    rows = []
+    for n, values in enumerate(table[1:], start=2):
+        if not any(str(v or "").strip() for v in values):
+            continue
+        row = {"_row": n}
+        for key, value in zip(header, values):
+            if key:
+                row[key] = value if isinstance(value, dt.date) else str(value if value is not None else "").strip()
+        rows.append(row)
+    if len(rows) > MAX_ROWS:
+        raise BusinessError(f"A batch holds at most {MAX_ROWS} rows.")
+    return rows
+
+
+def _xlsx_rows(content: bytes) -> list[list]:
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for a broken file
+        raise BusinessError("The file is not a readable XLSX workbook.") from exc
+    ws = wb.worksheets[0]
+    rows = [list(r) for r, _ in zip(ws.iter_rows(values_only=True), range(MAX_ROWS + 2))]
+    wb.close()
+    return rows
+
+
+def _date(value, field: str, errors: list[str]) -> dt.date | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    for fmt in ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d"):
+        try:
+            return dt.datetime.strptime(str(value), fmt).date()
+        except ValueError:
+            continue
+    errors.append(f"{field}: {value!r} is not a date (YYYY-MM-DD)")
+    return None
+
+
+def _text(value, field: str, errors: list[str], max_len: int, required: bool = False) -> str:
+    value = str(value or "").strip()
+    if required and not value:
+        errors.append(f"{field} is required")
+    if len(value) > max_len:
+        errors.append(f"{field} is longer than {max_len} characters")
+    if value[:1] in ("=", "+", "@") or (value[:1] == "-" and field != "number"):
+        errors.append(f"{field} must not start with = + - @")
+    return value
+
+
+def batch_rows_validate(*, card_type: int, rows: list[dict], unit) -> tuple[list[dict], list[tuple[int, list[str]]]]:
+    cleaned, problems, seen = [], [], {}
+    for i, row in enumerate(rows, start=1):
+        n = row.get("_row", i)
+        errors: list[str] = []
+        if card_type == CardType.CONSUMPTION:
+            cleaned.append({"label": _text(row.get("label"), "label", errors, 64)})
+        else:
+            out = _ordinary_row(row, unit, errors)
+            number = out.get("number")
+            if number:
+                if number in seen:
+                    errors.append(f"number {number} appears twice in the file (row {seen[number]})")
+                seen.setdefault(number, n)
+            cleaned.append(out)
+        if errors:
+            problems.append((n, errors))
+    return cleaned, problems
+
+
+def _ordinary_row(row: dict, unit, errors: list[str]) -> dict:
+    number = _text(row.get("number"), "number", errors, 32, required=True)
+    name = _text(row.get("name"), "name", errors, 64, required=True)
+    holder = Cardholder.objects.filter(number=number).first() if number else None
+    out = {"number": number, "holder": holder, "label": _text(row.get("label"), "label", errors, 64)}
+    if holder is not None:
+        if holder.name != name:
+            errors.append(f"number {number} belongs to {holder.name}, not {name}")
+        if holder.status != Cardholder.Status.ACTIVE:
+            errors.append(f"{number} has a closed account (R-CLOSE-4)")
+        category = holder.category
+        if holder.cards.filter(card_type=CardType.ORDINARY, status__in=LIVE_STATUSES).exists():
+            errors.append(f"{number} already has a live ordinary card (R-CARD-3)")
+    else:
+        raw = str(row.get("category") or "").strip()
+        category = CATEGORY_BY_LABEL.get(raw)
+        if category is None:
+            errors.append(f"category {raw!r} is unknown")
+        end = _date(row.get("end_date"), "end_date", errors)
+        start = _date(row.get("start_date"), "start_date", errors)
+        if start and end and end < start:
+            errors.append("end_date is before start_date")
+        out["fields"] = {
+            "number": number, "name": name, "category": category or "",
+            "id_number": _text(row.get("id_number"), "id_number", errors, 32),
+            "bank_card_no": _text(row.get("bank_card_no"), "bank_card_no", errors, 32),
+            "start_date": start, "end_date": end,
+        }
+    if category in FORMAL_CATEGORIES:
+        errors.append(f"{number} is eligible for a formal card, not an ordinary one (R-CARD-3)")
+    elif category == Category.SHORT_TERM:
+        errors.append(f"{number} is a short-term visitor: consumption cards only (R-CARD-4)")
+    return out

@@ -1,0 +1,104 @@
+"""The only code that creates journals and postings.
+
+journal_post() validates a balanced set of lines, locks the accounts in id order (so two
+journals touching the same accounts can never deadlock), writes the journal and its postings
+and applies one aggregated balance update. The database checks the same things again: a
+deferred trigger refuses a journal that does not sum to zero, a CHECK refuses a negative purse.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+
+from django.db import IntegrityError, connection, transaction
+
+from .errors import BusinessError, InsufficientFunds
+from .models import Journal, LedgerAccount, Posting
+from .timeutil import business_day as _business_day
+
+Line = tuple[LedgerAccount | int, int]
+
+
+def _account_id(account: LedgerAccount | int) -> int:
+    return account if isinstance(account, int) else account.pk
+
+
+def journal_post(
+    *,
+    kind: str,
+    lines: Iterable[Line],
+    actor=None,
+    reason: str = "",
+    source: str | None = None,
+    business_day: dt.date | None = None,
+) -> Journal:
+    """Post one balanced journal. `lines` are (account, amount): debit positive, credit negative."""
+    lines = [(_account_id(a), int(amount)) for a, amount in lines]
+    if len(lines) < 2:
+        raise BusinessError("A journal needs at least two postings.")
+    if any(amount == 0 for _, amount in lines):
+        raise BusinessError("A posting amount cannot be zero.")
+    if sum(amount for _, amount in lines) != 0:
+        raise BusinessError("Debits and credits of a journal must be equal.")
+    if kind not in Journal.Kind.values:
+        raise BusinessError(f"Unknown journal kind {kind!r}.")
+
+    delta: dict[int, int] = defaultdict(int)
+    for account_id, amount in lines:
+        delta[account_id] += amount
+
+    with transaction.atomic():
+        accounts = {
+            a.pk: a
+            for a in LedgerAccount.objects.select_for_update().filter(pk__in=delta).order_by("pk")
+        }
+        if len(accounts) != len(delta):
+            raise BusinessError("A posting names an account that does not exist.")
+        for account_id, d in delta.items():
+            account = accounts[account_id]
+            if account.kind == LedgerAccount.Kind.PURSE and account.balance + account.normal * d < 0:
+                raise InsufficientFunds(
+                    f"Insufficient balance in {account.code}: {account.balance} fen available."
+                )
+        try:
+            with transaction.atomic():
+                journal = Journal.objects.create(
+                    kind=kind, actor=actor, reason=reason[:200], source=source,
+                    business_day=business_day or _business_day(),
+                )
+        except IntegrityError as exc:
+            raise BusinessError(f"Journal for {source!r} was already posted.") from exc
+        Posting.objects.bulk_create(
+            Posting(journal=journal, account_id=account_id, amount=amount) for account_id, amount in lines
+        )
+        values = ",".join(["(%s::bigint, %s::bigint)"] * len(delta))
+        params = [x for pair in sorted(delta.items()) for x in pair]
+        with connection.cursor() as cur:
+            cur.execute(
+                f"""UPDATE accounts_ledgeraccount a SET balance = a.balance + a.normal * v.d
+                    FROM (VALUES {values}) AS v(id, d) WHERE a.id = v.id""",
+                params,
+            )
+        for account_id, account in accounts.items():  # keep callers' objects truthful
+            account.balance += account.normal * delta[account_id]
+    return journal
+
+
+def ledger_check() -> list[str]:
+    """Invariant violations: unbalanced journals, balances that drifted from their postings."""
+    problems = []
+    with connection.cursor() as cur:
+        cur.execute(
+            """SELECT journal_id, SUM(amount) FROM accounts_posting
+               GROUP BY journal_id HAVING SUM(amount) <> 0 OR COUNT(*) < 2"""
+        )
+        problems += [f"journal {j} sums to {s}" for j, s in cur.fetchall()]
+        cur.execute(
+            """SELECT a.code, a.balance, a.normal * COALESCE(SUM(p.amount), 0)
+               FROM accounts_ledgeraccount a LEFT JOIN accounts_posting p ON p.account_id = a.id
+               GROUP BY a.id HAVING a.balance <> a.normal * COALESCE(SUM(p.amount), 0)"""
+        )
+        problems += [f"account {c} balance {b} but postings say {s}" for c, b, s in cur.fetchall()]
+    return problems

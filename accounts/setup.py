@@ -1,0 +1,80 @@
+"""Reference data every database needs: system accounts, default fees, role groups.
+
+Run after every migrate (and after a test flush) through post_migrate; idempotent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib.auth.models import Group, Permission
+from django.db.models import Q
+
+from .models import FeeSchedule, LedgerAccount
+
+K = LedgerAccount.Kind
+SYSTEM_ACCOUNTS = [
+    (K.CARD_FEE, "SYS-CARD-FEE", "卡片工本费专用帐户"),
+    (K.MGMT_FEE, "SYS-MGMT-FEE", "系统管理费专用帐户"),
+    (K.SURCHARGE, "SYS-SURCHARGE", "饮食服务中心代收搭伙费和能源费"),
+    (K.BANK, "SYS-BANK", "银行清算"),
+    (K.SUSPENSE, "SYS-SUSPENSE", "待查"),
+]
+# The regulation's defaults (M§26, M§29): 30.00 yuan. The school changes them as data.
+DEFAULT_FEES = [(FeeSchedule.Kind.NEW_CARD, 3000), (FeeSchedule.Kind.REPLACEMENT, 3000)]
+
+# Roles of RULES.md: group name -> permissions ("app.codename"; "app.*" = all of an app).
+ROLES: dict[str, list[str]] = {
+    "super_admin": ["*"],
+    "card_centre": [
+        "accounts.view_cardholder", "accounts.add_cardholder", "accounts.change_cardholder",
+        "accounts.view_card", "accounts.change_card", "accounts.issue_card", "accounts.import_batch",
+        "accounts.report_loss", "accounts.freeze_card", "accounts.replace_card", "accounts.extend_card",
+        "accounts.view_purse", "accounts.view_auditlog", "accounts.view_blocklistentry",
+        "accounts.view_unit", "accounts.add_unit", "accounts.change_unit", "accounts.view_issuebatch",
+        "accounts.add_issuebatch",
+    ],
+    "finance": [
+        "accounts.view_cardholder", "accounts.view_card", "accounts.view_purse", "accounts.view_auditlog",
+        "accounts.view_ledgeraccount", "accounts.view_journal", "accounts.view_posting",
+        "accounts.close_account", "accounts.adjust_account", "accounts.view_feeschedule",
+        "accounts.add_feeschedule", "accounts.view_issuebatch", "accounts.view_unit",
+    ],
+    "cash_operator": ["accounts.view_card"],
+    "merchant_user": [],
+    "unit_agent": ["accounts.view_unit", "accounts.import_batch", "accounts.view_issuebatch",
+                   "accounts.add_issuebatch"],
+}
+ROLE_NAMES = {
+    "super_admin": "超级管理员",
+    "card_centre": "校园卡管理中心业务人员",
+    "finance": "财务结算人员",
+    "cash_operator": "现金充值业务人员",
+    "merchant_user": "商户用户",
+    "unit_agent": "单位批量经办人",
+}
+
+
+def role_group(role: str) -> Group:
+    return Group.objects.get(name=ROLE_NAMES[role])
+
+
+def reference_data_ensure(**_) -> None:
+    for kind, code, name in SYSTEM_ACCOUNTS:
+        LedgerAccount.objects.get_or_create(
+            kind=kind, defaults={"code": code, "name": name, "normal": LedgerAccount.NORMAL[kind]}
+        )
+    for kind, amount in DEFAULT_FEES:
+        if not FeeSchedule.objects.filter(kind=kind).exists():
+            FeeSchedule.objects.create(kind=kind, amount=amount, effective_from=dt.date(2000, 1, 1))
+    for role, perms in ROLES.items():
+        group, _ = Group.objects.get_or_create(name=ROLE_NAMES[role])
+        if perms == ["*"]:
+            wanted = Permission.objects.all()
+        else:
+            q = Q(pk__in=[])
+            for perm in perms:
+                app, codename = perm.split(".")
+                q |= Q(content_type__app_label=app) if codename == "*" else Q(content_type__app_label=app, codename=codename)
+            wanted = Permission.objects.filter(q)
+        group.permissions.add(*wanted)
