@@ -112,7 +112,7 @@ def _set_status(card: Card, new: str, *, action: str, actor, channel: str, reaso
 
 def _locked_card(card: Card | int) -> Card:
     pk = card.pk if isinstance(card, Card) else card
-    return Card.objects.select_for_update().select_related("holder", "purse__account").get(pk=pk)
+    return Card.objects.select_for_update(of=("self",)).select_related("holder", "purse__account").get(pk=pk)
 
 
 def system_account(kind: str) -> LedgerAccount:
@@ -532,7 +532,7 @@ def account_close(*, actor, holder: Cardholder | None = None, card: Card | None 
             )
     if card is not None and not card.is_live:
         raise BusinessError(f"Card {card.card_no} is already {card.get_status_display()}.")
-    purse = Purse.objects.select_for_update().select_related("account").get(pk=purse.pk)
+    purse = Purse.objects.select_for_update(of=("self",)).select_related("account").get(pk=purse.pk)
     journal = _payout(purse=purse, method=payout, actor=actor, reason=reason, source=source)
     for c in cards:
         _set_status(c, S.CLOSED, action="card_close", actor=actor, channel="staff", reason=reason)
@@ -570,7 +570,7 @@ def account_adjust(*, actor, holder: Cardholder, kind: str, amount, reason: str)
     holder = Cardholder.objects.select_for_update().get(pk=holder.pk)
     if holder.status != Cardholder.Status.ACTIVE:
         raise BusinessError(f"{holder} has a closed account.")
-    purse = Purse.objects.select_for_update().select_related("account").get(holder=holder)
+    purse = Purse.objects.select_for_update(of=("self",)).select_related("account").get(holder=holder)
     suspense = system_account(LedgerAccount.Kind.SUSPENSE)
     lines = {
         Adjustment.DEBIT_BANK_CARD: lambda: [(system_account(LedgerAccount.Kind.BANK), amount), (suspense, -amount)],
@@ -600,7 +600,7 @@ def purse_credit_pending(*, purse: Purse, amount: int, kind: str, source: str, f
                          actor=None, reason: str = "") -> Journal:
     """Credit a purse at the host (refund, correction): the money becomes pending to the card."""
     amount = _positive_amount(amount)
-    purse = Purse.objects.select_for_update().select_related("account").get(pk=purse.pk)
+    purse = Purse.objects.select_for_update(of=("self",)).select_related("account").get(pk=purse.pk)
     journal = journal_post(kind=kind, actor=actor, reason=reason, source=source,
                            lines=[(from_account, amount), (purse.account, -amount)])
     Purse.objects.filter(pk=purse.pk).update(pending=purse.pending + amount)

@@ -22,6 +22,7 @@ class HolderFactory(factory.django.DjangoModelFactory):
 
     class Meta:
         model = Cardholder
+        skip_postgeneration_save = True
 
     number = factory.Sequence(lambda n: f"2026{n:06d}")
     name = factory.Faker("name", locale="zh_CN")
