@@ -218,6 +218,9 @@ class Posting(models.Model):
         constraints = [models.CheckConstraint(condition=~Q(amount=0), name="posting_not_zero")]
         indexes = [models.Index(fields=["account", "journal"])]
 
+    def __str__(self):
+        return f"{self.account_id}: {self.amount:+d}"
+
 
 class CardType(models.IntegerChoices):
     # The values are the card_type byte of POS-PROTOCOL.md.
@@ -331,6 +334,9 @@ class BlockListEntry(models.Model):
         verbose_name_plural = _("block-list entries")
         ordering = ["version"]
 
+    def __str__(self):
+        return f"v{self.version} {self.card_no} {'block' if self.op else 'unblock'}"
+
 
 class AuditLog(models.Model):
     """Who, when, what and why for every change to a card, an account or money (M§46)."""
@@ -375,3 +381,6 @@ class FeeSchedule(models.Model):
             models.UniqueConstraint(fields=["kind", "effective_from"], name="one_fee_per_day"),
             models.CheckConstraint(condition=Q(amount__gte=0), name="fee_not_negative"),
         ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.amount} ({self.effective_from})"

@@ -1,0 +1,27 @@
+"""Print where `make run` serves things and the demo logins."""
+
+from django.core.management.base import BaseCommand
+
+from .seed_demo import DEMO_KIOSK_PASSWORD, DEMO_USERS
+
+
+class Command(BaseCommand):
+    help = "Print the URLs and demo logins of a local run."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", default="8000")
+
+    def handle(self, *args, port="8000", **opts):
+        base = f"http://127.0.0.1:{port}"
+        lines = [
+            "",
+            "CampusCard is starting (Ctrl-C stops it):",
+            f"  Staff admin (card centre, finance)   {base}/admin/",
+            f"  English interface                    {base}/admin/  (language switch at the top)",
+            "",
+            "Demo logins (demo data only):",
+            *[f"  {u:<10} {p:<22} {r}" for u, r, p in DEMO_USERS],
+            f"  kiosk query password of demo holders: {DEMO_KIOSK_PASSWORD}",
+            "",
+        ]
+        self.stdout.write("\n".join(lines))

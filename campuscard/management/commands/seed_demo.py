@@ -1,0 +1,104 @@
+"""Demo data for `make run`: units, a few hundred cardholders of every category, cards of all
+three types, a few lost/frozen/replaced cards, pending refunds and staff users of every role.
+
+Everything goes through the services, so the demo ledger is as balanced as a real one."""
+
+import datetime as dt
+import random
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from accounts import services
+from accounts.models import POSTGRADUATE_CATEGORIES, STUDENT_CATEGORIES, Cardholder, CardType, Category, Unit
+from accounts.setup import ROLE_NAMES, role_group
+
+DEMO_USERS = [  # username, role, password (printed by demo_banner; demo only)
+    ("admin", "super_admin", "admin-demo-2026"),
+    ("centre", "card_centre", "centre-demo-2026"),
+    ("finance", "finance", "finance-demo-2026"),
+    ("cashier", "cash_operator", "cashier-demo-2026"),
+    ("merchant", "merchant_user", "merchant-demo-2026"),
+    ("unitagent", "unit_agent", "unitagent-demo-2026"),
+]
+DEMO_KIOSK_PASSWORD = "123456"
+UNITS = [("CS", "计算机学院"), ("EE", "电子工程学院"), ("MATH", "数学学院"), ("LIB", "图书馆"),
+         ("HQ", "后勤集团"), ("INTL", "国际交流处")]
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华"
+
+
+class Command(BaseCommand):
+    help = "Load demo data (only into an empty database with --if-empty)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--if-empty", action="store_true", help="do nothing if cardholders exist")
+        parser.add_argument("--holders", type=int, default=300)
+
+    def handle(self, *args, if_empty=False, holders=300, **opts):
+        if if_empty and Cardholder.objects.exists():
+            self.stdout.write("Demo data already loaded.")
+            return
+        with transaction.atomic():
+            self._seed(holders)
+
+    def _seed(self, n_holders: int) -> None:
+        rng = random.Random(2026)
+        User = get_user_model()
+        users = {}
+        for username, role, password in DEMO_USERS:
+            user, created = User.objects.get_or_create(
+                username=username, defaults={"is_staff": role != "merchant_user", "is_superuser": role == "super_admin"}
+            )
+            if created:
+                user.set_password(password)
+                user.save()
+            user.groups.add(role_group(role))
+            users[role] = User.objects.get(pk=user.pk)
+        admin = users["super_admin"]
+        units = [Unit.objects.get_or_create(code=c, defaults={"name": n})[0] for c, n in UNITS]
+
+        categories = list(Category)
+        today = dt.date.today()
+        formal_cards, ordinary_rows = [], []
+        for i in range(n_holders):
+            category = categories[i % len(categories)]
+            name = rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.randint(1, 2)))
+            number = f"{2020 + i % 6}{i:05d}"
+            start = dt.date(2020 + i % 6, 9, 1)
+            end = (dt.date(start.year + 4, 6, 30) if category in STUDENT_CATEGORIES
+                   else dt.date(today.year + rng.randint(1, 4), 12, 31))
+            fields = dict(category=category, unit=rng.choice(units), start_date=start, end_date=end,
+                          id_number=f"1101012000{i:04d}{rng.randint(1000, 9999)}",
+                          bank_card_no=f"622202{i:013d}" if rng.random() < 0.9 else "")
+            if category in POSTGRADUATE_CATEGORIES:
+                fields["entry"] = rng.choice(["spring", "autumn"])
+            if category in services.FORMAL_CATEGORIES:
+                holder = services.holder_create(actor=admin, number=number, name=name, **fields)
+                formal_cards.append(services.card_issue_formal(actor=admin, holder=holder))
+            elif category != Category.SHORT_TERM:
+                ordinary_rows.append({"number": number, "name": name, "category": category,
+                                      "end_date": end.isoformat(), "bank_card_no": fields["bank_card_no"]})
+        for unit in units[:3]:
+            rows = [r for k, r in enumerate(ordinary_rows) if k % 3 == units.index(unit)]
+            if rows:
+                services.card_batch_issue(actor=admin, unit=unit, card_type=CardType.ORDINARY, rows=rows,
+                                          filename="demo.csv")
+            services.card_batch_issue(actor=admin, unit=unit, card_type=CardType.CONSUMPTION, quantity=10)
+        # One hash for every demo holder: PBKDF2 is slow on purpose, 300 of them would take a minute.
+        Cardholder.objects.update(kiosk_password=make_password(DEMO_KIOSK_PASSWORD))
+        for holder in Cardholder.objects.filter(status="active")[:40]:
+            services.account_adjust(actor=admin, holder=holder, kind="refund_holder",
+                                    amount=rng.randint(1, 500) * 100, reason="演示：银行对帐补款")
+        for card in formal_cards[:5]:
+            services.card_report_loss(card=card, channel="kiosk", reason="演示挂失")
+        for card in formal_cards[5:8]:
+            services.card_freeze(card=card, actor=admin, reason="演示：卡库不平")
+        for card in formal_cards[8:10]:
+            services.card_report_loss(card=card, channel="kiosk")
+            services.card_replace(card=card, actor=admin, reason="演示补卡", fee_payment="cash")
+        self.stdout.write(self.style.SUCCESS(
+            f"Demo data: {Cardholder.objects.count()} cardholders, roles {', '.join(ROLE_NAMES.values())}."
+        ))
