@@ -102,3 +102,39 @@ def ledger_check() -> list[str]:
         )
         problems += [f"account {c} balance {b} but postings say {s}" for c, b, s in cur.fetchall()]
     return problems
+
+
+def posting_lock(*, purse_ids, account_ids) -> dict[int, dict]:
+    """Lock purses, then ledger accounts, each in id order (the order every writer uses), and
+    return the purses' state: account balance (库), last card state (卡) and pending credit."""
+    with connection.cursor() as cur:
+        cur.execute(
+            """SELECT p.id, p.account_id, p.card_counter, p.card_balance, p.pending
+               FROM accounts_purse p WHERE p.id = ANY(%s) ORDER BY p.id FOR UPDATE""",
+            [sorted(purse_ids)],
+        )
+        purses = {pid: {"account_id": aid, "card_counter": cc, "card_balance": cb, "pending": pend}
+                  for pid, aid, cc, cb, pend in cur.fetchall()}
+        cur.execute(
+            "SELECT id, balance FROM accounts_ledgeraccount WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
+            [sorted(set(account_ids) | {p["account_id"] for p in purses.values()})],
+        )
+        balances = dict(cur.fetchall())
+    for p in purses.values():
+        p["balance"] = balances[p["account_id"]]
+    return purses
+
+
+def purse_card_state_update(*, states: dict[int, dict], seen_at) -> None:
+    """One UPDATE for the card state (卡) and pending credit of every purse a batch touched."""
+    if not states:
+        return
+    values = ",".join(["(%s::bigint, %s::int, %s::bigint, %s::bigint)"] * len(states))
+    params = [x for pid, s in sorted(states.items()) for x in (pid, s["card_counter"], s["card_balance"], s["pending"])]
+    with connection.cursor() as cur:
+        cur.execute(
+            f"""UPDATE accounts_purse p SET card_counter = v.c, card_balance = v.b, pending = v.pend,
+                    card_seen_at = %s
+                FROM (VALUES {values}) AS v(id, c, b, pend) WHERE p.id = v.id""",
+            [seen_at, *params],
+        )

@@ -50,3 +50,38 @@ def blocklist_version() -> int:
 def blocked_card_numbers() -> QuerySet:
     """Every card that must be refused now: whatever is not active (R-CARD-9, R-TERM-3)."""
     return Card.objects.exclude(status="active").values_list("card_no", flat=True)
+
+
+def card_types_by_number(*, card_nos) -> dict[int, int]:
+    """card_no -> card_type for the cards that exist (intake checks a whole batch at once)."""
+    return dict(Card.objects.filter(card_no__in=list(card_nos)).values_list("card_no", "card_type"))
+
+
+def cards_for_posting(*, card_nos) -> dict[int, dict]:
+    """card_no -> {card_id, purse_id, account_id, status} for the posting hot path."""
+    rows = Card.objects.filter(card_no__in=list(card_nos)).values_list(
+        "card_no", "id", "purse_id", "purse__account_id", "status", "card_type"
+    )
+    return {
+        n: {"card_id": cid, "purse_id": pid, "account_id": aid, "status": st, "card_type": ct}
+        for n, cid, pid, aid, st, ct in rows
+    }
+
+
+def block_history(*, card_nos) -> dict[int, list[tuple]]:
+    """card_no -> [(at, op)] in version order, to tell whether a card was blocked at a time."""
+    out: dict[int, list[tuple]] = {}
+    for n, at, op in BlockListEntry.objects.filter(card_no__in=list(card_nos)).order_by("version").values_list(
+        "card_no", "at", "op"
+    ):
+        out.setdefault(n, []).append((at, op))
+    return out
+
+
+def cash_accounts_by_operator(*, operator_nos) -> dict[int, int]:
+    """operator_no (the cashier's user id) -> their cash-on-hand ledger account id."""
+    return dict(
+        LedgerAccount.objects.filter(kind=LedgerAccount.Kind.CASH, operator_id__in=list(operator_nos)).values_list(
+            "operator_id", "id"
+        )
+    )

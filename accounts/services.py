@@ -143,6 +143,11 @@ def _next_card_no() -> int:
         return cur.fetchone()[0]
 
 
+def ledger_account_create(*, kind: str, code: str, name: str) -> LedgerAccount:
+    """A new ledger account (merchant payables, cash on hand); system accounts come from setup."""
+    return LedgerAccount.objects.create(kind=kind, code=code, name=name, normal=LedgerAccount.NORMAL[kind])
+
+
 def purse_create(*, holder: Cardholder | None, label: str) -> Purse:
     n = holder.number if holder else label
     account = LedgerAccount.objects.create(
@@ -607,3 +612,8 @@ def purse_credit_pending(*, purse: Purse, amount: int, kind: str, source: str, f
     _audit(action="purse_credit", actor=actor, channel="staff" if actor else "system", holder=purse.holder,
            journal=journal, reason=reason, amount=amount)
     return journal
+
+
+# Public names for the apps above accounts (merchants, terminals, settlement).
+audit_write = _audit
+permission_require = _require

@@ -33,12 +33,15 @@ ROLES: dict[str, list[str]] = {
         "accounts.view_purse", "accounts.view_auditlog", "accounts.view_blocklistentry",
         "accounts.view_unit", "accounts.add_unit", "accounts.change_unit", "accounts.view_issuebatch",
         "accounts.add_issuebatch",
+        # Merchant and terminal records (M§2); settlement stays with finance.
+        "merchants.*", "terminals.*",
     ],
     "finance": [
         "accounts.view_cardholder", "accounts.view_card", "accounts.view_purse", "accounts.view_auditlog",
         "accounts.view_ledgeraccount", "accounts.view_journal", "accounts.view_posting",
         "accounts.close_account", "accounts.adjust_account", "accounts.view_feeschedule",
         "accounts.add_feeschedule", "accounts.view_issuebatch", "accounts.view_unit",
+        "merchants.view_merchant", "terminals.view_terminal", "terminals.view_record", "terminals.view_batch",
     ],
     "cash_operator": ["accounts.view_card"],
     "merchant_user": [],

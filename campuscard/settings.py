@@ -117,6 +117,8 @@ CELERY_TIMEZONE = "Asia/Shanghai"
 CELERY_BEAT_SCHEDULE = {
     # Cards past their validity stop working (R-CARD-9) right after midnight, Beijing time.
     "cards-expire": {"task": "accounts.tasks.cards_expire", "schedule": 3600.0},
+    # Batches committed but never posted (lost message, killed worker) go back to the queue.
+    "batches-sweep": {"task": "terminals.tasks.batches_sweep", "schedule": 60.0},
 }
 
 # --- Passwords, sessions -------------------------------------------------------------

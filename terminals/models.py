@@ -1,3 +1,227 @@
-from django.db import models
+"""Terminal registry, received batches and records, and what posting found wrong.
 
-# Create your models here.
+A record is identified by (terminal, term_seq) and is written once, at intake, before the
+BATCH_ACK; posting changes only its status and journal. See docs/protocol.md.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Journal
+from merchants.models import Merchant, MerchantKind
+
+
+class Terminal(models.Model):
+    """A POS terminal; its pk is the protocol's terminal_id (u32)."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        DISABLED = "disabled", _("Disabled")
+        RETIRED = "retired", _("Retired")
+
+    class Owner(models.TextChoices):
+        SCHOOL = "school", _("School asset")
+        MERCHANT = "merchant", _("External merchant's own")
+
+    kind = models.PositiveSmallIntegerField(_("kind"), choices=MerchantKind.choices)
+    key = models.BinaryField(_("key"), max_length=32, editable=False)
+    key_rotated_at = models.DateTimeField(_("key issued at"), auto_now_add=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    owner = models.CharField(_("owner"), max_length=10, choices=Owner.choices, default=Owner.SCHOOL)
+    asset_no = models.CharField(_("asset number"), max_length=40, blank=True)
+    requisition_ref = models.CharField(_("requisition form"), max_length=40, blank=True)
+    location = models.CharField(_("location"), max_length=100, blank=True)
+    # Limits sent in PARAMS (0xB0).
+    max_single = models.PositiveIntegerField(_("largest single purchase (fen)"), default=50000)
+    max_offline_daily = models.PositiveIntegerField(_("offline limit per card per day (fen)"), default=10000)
+    min_interval_s = models.PositiveSmallIntegerField(_("duplicate guard (s)"), default=10)
+    params_rev = models.PositiveIntegerField(default=1, editable=False)
+    # What the terminal last told us (its own word, never what we sent).
+    ack_upto = models.BigIntegerField(_("acknowledged up to"), default=0)
+    last_seq = models.BigIntegerField(_("last sequence reported"), default=0)
+    unsent = models.BigIntegerField(_("unsent records reported"), default=0)
+    firmware_version = models.PositiveIntegerField(_("firmware"), default=0)
+    blocklist_version = models.BigIntegerField(_("block-list version applied"), default=0)
+    blocklist_version_at = models.DateTimeField(_("block list applied at"), null=True, blank=True)
+    params_version = models.BigIntegerField(_("parameters version held"), default=0)
+    last_seen_at = models.DateTimeField(_("last seen"), null=True, blank=True)
+    created_at = models.DateTimeField(_("registered at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("terminal")
+        verbose_name_plural = _("terminals")
+        ordering = ["id"]
+        constraints = [models.CheckConstraint(condition=Q(id__lte=4294967295), name="terminal_id_fits_u32")]
+
+    def __str__(self):
+        return f"T{self.pk}"
+
+
+class Assignment(models.Model):
+    """Which merchant a terminal served, and when (R-TERM-1)."""
+
+    terminal = models.ForeignKey(Terminal, on_delete=models.PROTECT, related_name="assignments")
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="assignments")
+    valid_from = models.DateTimeField(_("from"))
+    valid_to = models.DateTimeField(_("to"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("assignment")
+        verbose_name_plural = _("assignments")
+        ordering = ["terminal", "-valid_from"]
+        constraints = [
+            models.UniqueConstraint(fields=["terminal"], condition=Q(valid_to__isnull=True), name="one_open_assignment")
+        ]
+
+
+class OfflineAuthorisation(models.Model):
+    """The centre authorises offline operation of a terminal for a period (R-TERM-2, U§17)."""
+
+    terminal = models.ForeignKey(Terminal, on_delete=models.PROTECT, related_name="offline_periods")
+    valid_from = models.DateTimeField(_("from"))
+    valid_to = models.DateTimeField(_("until"))
+    reason = models.CharField(_("reason"), max_length=200)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+
+    class Meta:
+        verbose_name = _("offline authorisation")
+        verbose_name_plural = _("offline authorisations")
+        constraints = [models.CheckConstraint(condition=Q(valid_to__gt=models.F("valid_from")), name="offline_period_order")]
+
+
+class SurchargeRate(models.Model):
+    """Board and energy fees (R-SUR-1) and the water multiplier (R-SUR-2), with effective dates."""
+
+    effective_from = models.DateTimeField(_("effective from"), unique=True)
+    board_fee_bp = models.PositiveSmallIntegerField(_("board fee (basis points)"))
+    energy_fee_bp = models.PositiveSmallIntegerField(_("energy fee (basis points)"))
+    water_multiplier_pct = models.PositiveSmallIntegerField(_("water price, % of formal"))
+
+    class Meta:
+        verbose_name = _("surcharge rate")
+        verbose_name_plural = _("surcharge rates")
+        ordering = ["-effective_from"]
+        constraints = [models.CheckConstraint(condition=Q(water_multiplier_pct__gte=100), name="water_at_least_formal")]
+
+
+class PostingSettings(models.Model):
+    """Tolerances for card-vs-account disagreements (卡库不平), set by staff; one row."""
+
+    mismatch_fen = models.PositiveIntegerField(_("freeze when the difference exceeds (fen)"), default=0)
+    mismatch_days = models.PositiveSmallIntegerField(_("freeze when unresolved for (days)"), default=3)
+
+    class Meta:
+        verbose_name = _("posting settings")
+        verbose_name_plural = _("posting settings")
+
+
+class Batch(models.Model):
+    """One TXN_BATCH frame as received, resends included; committed before the ACK."""
+
+    terminal = models.ForeignKey(Terminal, on_delete=models.PROTECT, related_name="batches")
+    batch_no = models.BigIntegerField(_("batch number"))
+    msg_seq = models.BigIntegerField()
+    raw = models.BinaryField(_("frame"))
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True, db_index=True)
+    count = models.PositiveIntegerField(default=0)
+    stored = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    exceptions = models.PositiveIntegerField(default=0)
+    posted_at = models.DateTimeField(_("posted at"), null=True, blank=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("batch")
+        verbose_name_plural = _("batches")
+        indexes = [models.Index(fields=["posted_at"], condition=Q(posted_at__isnull=True), name="batch_unposted")]
+
+
+class Record(models.Model):
+    class Status(models.TextChoices):
+        RECEIVED = "received", _("Received")
+        POSTED = "posted", _("Posted")
+        HELD = "held", _("Posted, held out of settlement")
+        EXCEPTION = "exception", _("Exception")
+        REJECTED = "rejected", _("Rejected by staff")
+
+    terminal = models.ForeignKey(Terminal, on_delete=models.PROTECT, related_name="records")
+    term_seq = models.BigIntegerField(_("terminal sequence"))
+    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="records")
+    card_no = models.BigIntegerField(_("card number"), db_index=True)
+    card_type = models.PositiveSmallIntegerField(_("card type"))
+    kind = models.PositiveSmallIntegerField(_("kind"))
+    card_counter = models.IntegerField(_("card counter"))
+    flags = models.PositiveSmallIntegerField(_("flags"))
+    base_amount = models.BigIntegerField(_("base amount (fen)"))
+    surcharge = models.BigIntegerField(_("surcharge (fen)"))
+    balance_before = models.BigIntegerField(_("balance before (fen)"))
+    balance_after = models.BigIntegerField(_("balance after (fen)"))
+    time = models.DateTimeField(_("time"))
+    operator_no = models.BigIntegerField(_("operator"))
+    raw = models.BinaryField()
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.RECEIVED)
+    problems = models.JSONField(_("problems"), default=list, blank=True)
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, null=True, blank=True)
+    journal = models.ForeignKey(Journal, on_delete=models.PROTECT, null=True, blank=True)
+    posted_at = models.DateTimeField(_("posted at"), null=True, blank=True)
+    business_day = models.DateField(_("business day"), null=True, blank=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("record")
+        verbose_name_plural = _("records")
+        constraints = [models.UniqueConstraint(fields=["terminal", "term_seq"], name="one_record_per_seq")]
+        indexes = [models.Index(fields=["batch", "term_seq"])]
+
+    def __str__(self):
+        return f"T{self.terminal_id}#{self.term_seq}"
+
+
+class RecordConflict(models.Model):
+    """A second version of (terminal, term_seq) with different content: kept, for staff."""
+
+    record = models.ForeignKey(Record, on_delete=models.PROTECT, related_name="conflicts")
+    batch = models.ForeignKey(Batch, on_delete=models.PROTECT)
+    raw = models.BinaryField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+
+class LostRange(models.Model):
+    """Records a terminal declared lost (0x11): an exception on its merchant for staff."""
+
+    terminal = models.ForeignKey(Terminal, on_delete=models.PROTECT, related_name="lost_ranges")
+    from_seq = models.BigIntegerField()
+    to_seq = models.BigIntegerField()
+    at = models.DateTimeField(auto_now_add=True)
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(to_seq__gte=models.F("from_seq")), name="lost_range_order")]
+
+
+class CardFlag(models.Model):
+    """Card-vs-account disagreement (卡库不平) found while posting a record (R-FREEZE-1)."""
+
+    class Kind(models.TextChoices):
+        COUNTER_GAP = "counter_gap", _("Card counter gap")
+        BALANCE = "balance", _("Card balance differs from account")
+        BLOCKED_SPENT = "blocked_spent", _("A blocked card was spent")
+
+    card_no = models.BigIntegerField(_("card number"), db_index=True)
+    record = models.ForeignKey(Record, on_delete=models.PROTECT, related_name="flags_raised")
+    kind = models.CharField(_("kind"), max_length=14, choices=Kind.choices)
+    expected = models.BigIntegerField(_("host expected"))
+    actual = models.BigIntegerField(_("card said"))
+    at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True)
+    resolution = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("card-vs-account flag")
+        verbose_name_plural = _("card-vs-account flags")
+        indexes = [models.Index(fields=["resolved_at"], condition=Q(resolved_at__isnull=True), name="cardflag_open")]
