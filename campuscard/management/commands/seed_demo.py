@@ -14,6 +14,9 @@ from django.db import transaction
 from accounts import services
 from accounts.models import POSTGRADUATE_CATEGORIES, STUDENT_CATEGORIES, Cardholder, CardType, Category, Unit
 from accounts.setup import ROLE_NAMES, role_group
+from merchants.models import MerchantKind
+from merchants.services import merchant_create
+from terminals.services import surcharge_rate_add, terminal_add
 
 DEMO_USERS = [  # username, role, password (printed by demo_banner; demo only)
     ("admin", "super_admin", "admin-demo-2026"),
@@ -99,6 +102,35 @@ class Command(BaseCommand):
         for card in formal_cards[8:10]:
             services.card_report_loss(card=card, channel="kiosk")
             services.card_replace(card=card, actor=admin, reason="演示补卡", fee_payment="cash")
+        self._seed_merchants(admin)
         self.stdout.write(self.style.SUCCESS(
             f"Demo data: {Cardholder.objects.count()} cardholders, roles {', '.join(ROLE_NAMES.values())}."
         ))
+
+    def _seed_merchants(self, admin) -> None:
+        """Merchants of every kind with terminals; the demo terminal keys go to var/demo-terminals.txt."""
+        from django.conf import settings
+        from django.utils import timezone
+
+        surcharge_rate_add(actor=admin, effective_from=timezone.now() - dt.timedelta(days=365),
+                           board_fee_bp=1000, energy_fee_bp=500, water_multiplier_pct=200)
+        lines = []
+        for code, name, kind, internal, n in DEMO_MERCHANTS:
+            merchant = merchant_create(actor=admin, code=code, name=name, kind=kind, internal=internal)
+            for _ in range(n):
+                terminal, key = terminal_add(actor=admin, merchant=merchant)
+                lines.append(f"{terminal.pk} {key.hex()} {code}")
+        path = settings.BASE_DIR / "var" / "demo-terminals.txt"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("\n".join(lines) + "\n")
+
+
+DEMO_MERCHANTS = [  # code, name, kind, internal, terminals
+    ("C01", "第一食堂", MerchantKind.DINING, True, 6),
+    ("C02", "第二食堂", MerchantKind.DINING, True, 4),
+    ("W01", "学生浴室", MerchantKind.WATER, True, 4),
+    ("W02", "开水房", MerchantKind.WATER, True, 2),
+    ("S01", "校园超市", MerchantKind.RETAIL, False, 2),
+    ("S02", "打印店", MerchantKind.RETAIL, False, 1),
+    ("T01", "饮食中心充值点", MerchantKind.TOPUP, True, 2),
+]
