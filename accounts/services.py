@@ -519,6 +519,8 @@ def account_close(*, actor, holder: Cardholder | None = None, card: Card | None 
         card = _locked_card(card)
         if card.card_type != CardType.CONSUMPTION:
             raise BusinessError("A real-name card is closed with its holder's account.")
+        if payout == "bank" and card.purse.account.balance:
+            raise BusinessError("An anonymous consumption card has no bank card: pay its balance out in cash.")
         cards, purse, source = [card], card.purse, f"close-card:{card.pk}"
     else:
         holder = Cardholder.objects.select_for_update().get(pk=holder.pk)
