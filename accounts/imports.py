@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import io
+
+from django.conf import settings
+from django.utils import translation
 
 from .errors import BusinessError
 from .models import FORMAL_CATEGORIES, LIVE_STATUSES, Cardholder, CardType, Category
+from .timeutil import business_day
 
 MAX_ROWS = 5000
 MAX_BYTES = 5 * 1024 * 1024
@@ -27,10 +32,20 @@ HEADERS = {
     "bank_card_no": "bank_card_no", "银行卡号": "bank_card_no",
     "label": "label", "备注": "label",
 }
-CATEGORY_BY_LABEL = {str(c.label): c.value for c in Category} | {c.value: c.value for c in Category}
-CATEGORY_BY_LABEL |= {"外聘人员": Category.CONTRACT_STAFF, "临时工": Category.CONTRACT_STAFF,
-                      "非计划内学生": Category.NON_PLAN_STUDENT, "其他人员": Category.OTHER_RESIDENT,
-                      "进修": Category.SHORT_TERM, "实习": Category.SHORT_TERM}
+CATEGORY_ALIASES = {"外聘人员": Category.CONTRACT_STAFF, "临时工": Category.CONTRACT_STAFF,
+                    "非计划内学生": Category.NON_PLAN_STUDENT, "其他人员": Category.OTHER_RESIDENT,
+                    "进修": Category.SHORT_TERM, "实习": Category.SHORT_TERM}
+
+
+@functools.cache
+def category_by_label() -> dict[str, str]:
+    """Code, label in every language of the site, or a common alias -> category. Built on first
+    use under each language in turn, not under whatever language happened to be active."""
+    labels = {c.value: c.value for c in Category}
+    for language, _ in settings.LANGUAGES:
+        with translation.override(language):
+            labels |= {str(c.label): c.value for c in Category}
+    return labels | CATEGORY_ALIASES
 
 
 class BatchRejected(BusinessError):
@@ -155,12 +170,12 @@ def _ordinary_row(row: dict, unit, errors: list[str]) -> dict:
             errors.append(f"number {number} belongs to {holder.name}, not {name}")
         if holder.status != Cardholder.Status.ACTIVE:
             errors.append(f"{number} has a closed account (R-CLOSE-4)")
-        category = holder.category
+        category, end = holder.category, holder.end_date
         if holder.cards.filter(card_type=CardType.ORDINARY, status__in=LIVE_STATUSES).exists():
             errors.append(f"{number} already has a live ordinary card (R-CARD-3)")
     else:
         raw = str(row.get("category") or "").strip()
-        category = CATEGORY_BY_LABEL.get(raw)
+        category = category_by_label().get(raw)
         if category is None:
             errors.append(f"category {raw!r} is unknown")
         end = _date(row.get("end_date"), "end_date", errors)
@@ -173,6 +188,8 @@ def _ordinary_row(row: dict, unit, errors: list[str]) -> dict:
             "bank_card_no": _text(row.get("bank_card_no"), "bank_card_no", errors, 32),
             "start_date": start, "end_date": end,
         }
+    if end and end < business_day():  # the card would be active yet past its validity (R-CARD-9)
+        errors.append(f"end_date {end} is already past")
     if category in FORMAL_CATEGORIES:
         errors.append(f"{number} is eligible for a formal card, not an ordinary one (R-CARD-3)")
     elif category == Category.SHORT_TERM:

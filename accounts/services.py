@@ -41,7 +41,7 @@ S = CardStatus
 TRANSITIONS: dict[str, set[str]] = {
     S.ACTIVE: {S.LOST, S.FROZEN, S.EXPIRED, S.CLOSED, S.REPLACED},
     S.LOST: {S.ACTIVE, S.REPLACED, S.CLOSED, S.EXPIRED},
-    S.FROZEN: {S.ACTIVE, S.CLOSED},
+    S.FROZEN: {S.ACTIVE, S.EXPIRED, S.CLOSED},
     S.EXPIRED: {S.ACTIVE, S.LOST, S.CLOSED, S.REPLACED},
     S.CLOSED: set(),
     S.REPLACED: set(),
@@ -75,13 +75,18 @@ def _reason_required(reason: str) -> str:
 
 
 def _positive_amount(amount) -> int:
+    # Whole fen only: int() alone would truncate 12.7 to 12 and take True for 1.
     try:
-        amount = int(amount)
-    except (TypeError, ValueError):
+        if isinstance(amount, bool):
+            raise TypeError
+        value = int(amount)  # "12" parses, "1.5" does not
+        if not isinstance(amount, str) and value != amount:
+            raise ValueError  # 12.7, Decimal("2.5")
+    except (TypeError, ValueError, OverflowError):
         raise BusinessError("The amount must be a whole number of fen.") from None
-    if amount <= 0:
+    if value <= 0:
         raise BusinessError("The amount must be greater than zero.")
-    return amount
+    return value
 
 
 def blocklist_append(*, card_no: int, op: int, reason: str) -> BlockListEntry:
@@ -294,9 +299,11 @@ def card_issue_formal(*, actor, holder: Cardholder, fee_payment: str = "cash") -
     today = business_day()
     purse = Purse.objects.select_related("account").get(holder=holder)
     fee = 0 if first else fee_amount(FeeSchedule.Kind.NEW_CARD, today)
-    card = _new_card(card_type=CardType.FORMAL, holder=holder, purse=purse, issued_on=today, unit=holder.unit)
+    # The fee first: a new card carries the purse balance as it is after the fee.
     journal = _charge_fee(purse=purse, amount=fee, payment=fee_payment, actor=actor,
-                          reason=f"formal card {card.card_no}")
+                          reason=f"formal card for {holder.number}")
+    purse.account.refresh_from_db(fields=["balance"])
+    card = _new_card(card_type=CardType.FORMAL, holder=holder, purse=purse, issued_on=today, unit=holder.unit)
     _audit(action="card_issue", actor=actor, card=card, journal=journal, fee=fee, first=first)
     return card
 
@@ -387,6 +394,8 @@ def card_reverse_loss(*, card: Card, actor, reason: str) -> Card:
 @transaction.atomic
 def card_freeze(*, card: Card, actor=None, channel: str = "staff", reason: str) -> Card:
     """Freeze a card whose on-card state and account disagree (R-FREEZE-1)."""
+    if channel == "kiosk":  # the kiosk reports loss and queries balance, nothing else
+        raise NotAllowed("A card is frozen by the centre or the system, not at the kiosk.")
     _staff_or_kiosk(actor, channel, "accounts.freeze_card")
     reason = _reason_required(reason)
     card = _locked_card(card)
@@ -401,7 +410,8 @@ def card_unfreeze(*, card: Card, actor, reason: str) -> Card:
     card = _locked_card(card)
     if card.status != S.FROZEN:
         raise BusinessError(f"Card {card.card_no} is not frozen.")
-    return _set_status(card, S.ACTIVE, action="card_unfreeze", actor=actor, channel="staff", reason=reason)
+    target = S.EXPIRED if card.valid_until < business_day() else S.ACTIVE
+    return _set_status(card, target, action="card_unfreeze", actor=actor, channel="staff", reason=reason)
 
 
 # --- replacement, validity ----------------------------------------------------------

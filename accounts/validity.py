@@ -45,6 +45,9 @@ def extension_limit(card: Card, today: dt.date, proof_end_date: dt.date | None) 
     """The latest date a card may be extended to today, given the proof presented."""
     base = max(card.valid_until, today)
     if card.card_type == CardType.CONSUMPTION:
+        # M§16: on the same proofs as an ordinary card (employment or study period extended).
+        if proof_end_date is None:
+            raise BusinessError("A consumption card is extended on proof of the extended employment or study period.")
         return add_years(base, CONSUMPTION_YEARS)
     if card.card_type == CardType.ORDINARY:
         if proof_end_date is None:
