@@ -66,3 +66,79 @@ def funded_card(admin_user):
         return card
 
     return make
+
+
+# --- a real gateway on a real socket -----------------------------------------------------------
+
+import asyncio  # noqa: E402
+import threading  # noqa: E402
+
+from terminals.gateway import Gateway  # noqa: E402
+from terminals.simclient import VirtualTerminal  # noqa: E402
+
+
+class RunningGateway:
+    """The TCP gateway on 127.0.0.1 with an ephemeral port, on its own event loop thread."""
+
+    def __init__(self, threads: int = 4):
+        self.gw = Gateway(threads=threads)
+        self.threads = threads
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def run():
+            asyncio.set_event_loop(self.loop)
+            self.loop.run_until_complete(self.gw.start("127.0.0.1", 0))
+            ready.set()
+            self.loop.run_forever()
+
+        self.thread = threading.Thread(target=run, name="test-gateway", daemon=True)
+        self.thread.start()
+        assert ready.wait(10), "gateway did not start"
+        self.port = self.gw.port
+
+    def stop(self):
+        self.loop.call_soon_threadsafe(self.gw.stop)
+        # Close every worker thread's database connection, so the test database can be flushed
+        # and dropped: a barrier makes each of the pool's threads run one close.
+        from django.db import connections
+
+        barrier = threading.Barrier(self.threads)
+
+        def close():
+            connections.close_all()
+            try:
+                barrier.wait(5)
+            except threading.BrokenBarrierError:
+                pass
+
+        futures = [self.gw.executor.submit(close) for _ in range(self.threads)]
+        for f in futures:
+            f.result(10)
+        self.gw.executor.shutdown(wait=True)
+        self.gw.enqueue_executor.shutdown(wait=True)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+@pytest.fixture
+def gateway(transactional_db):
+    running = RunningGateway()
+    yield running
+    running.stop()
+
+
+def run(coro, timeout=30):
+    """Run a client coroutine on a fresh event loop in the test's thread."""
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+@pytest.fixture
+def vterm(make_terminal, gateway):
+    """Make a VirtualTerminal for a new terminal of a kind; connect it yourself."""
+
+    def make(kind=MerchantKind.DINING):
+        terminal, key = make_terminal(kind)
+        return VirtualTerminal(terminal_id=terminal.pk, key=key)
+
+    return make

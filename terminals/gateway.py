@@ -1,0 +1,233 @@
+"""The TCP gateway: asyncio, one task per connection, database work in a thread pool.
+
+Per frame: read the 14-byte header; an unknown terminal gets NACK 3 (zero MAC) whatever else
+is wrong; an oversize body_len gets NACK 7 before the body is read; then CRC (NACK 1), MAC
+(NACK 2), terminal status (NACK 4), body (NACK 6). Any NACK for a bad frame closes the
+connection. BATCH_ACK is written only after batch_intake has committed; the posting task is
+enqueued afterwards, off the event loop, so the ACK never waits on the broker.
+
+Block-list pushes: a thread LISTENs on PostgreSQL's 'blocklist' channel (pg_notify fires at
+commit) and the loop sends each connected terminal the changes since the version it last said
+it holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import select
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from django.conf import settings
+
+from . import host, protocol
+from .tasks import batch_post_enqueue
+
+P = protocol
+log = logging.getLogger("campuscard.gateway")
+
+IDLE_TIMEOUT = 90.0  # three missed heartbeats
+FRAME_TIMEOUT = 15.0  # a started frame must complete (slowloris)
+
+
+class Connection:
+    def __init__(self, gateway: Gateway, reader, writer):
+        self.gateway, self.reader, self.writer = gateway, reader, writer
+        self.session: host.Session | None = None
+        self.key: bytes | None = None
+        self.closed = False
+        self.peer = writer.get_extra_info("peername")
+
+    def send(self, msg_type: int, msg_seq: int, body, key: bytes | None = None, terminal_id: int | None = None):
+        tid = terminal_id if terminal_id is not None else self.session.terminal_id
+        payload = body if isinstance(body, bytes | bytearray) else body.encode()
+        self.writer.write(P.encode_frame(msg_type, tid, msg_seq, payload, key if key is not None else self.key))
+
+    def close(self):
+        if not self.closed:
+            self.closed = True
+            self.writer.close()
+
+    async def nack(self, code: int, terminal_id: int, msg_seq: int, key: bytes | None):
+        self.writer.write(P.encode_frame(P.MsgType.NACK, terminal_id, msg_seq, P.Nack_body(code), key))
+        try:
+            await asyncio.wait_for(self.writer.drain(), 5)
+        except (TimeoutError, ConnectionError):
+            pass
+        self.close()
+
+
+class Gateway:
+    def __init__(self, *, threads: int = 8):
+        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="gw-db")
+        self.enqueue_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gw-enqueue")
+        self.connections: dict[int, Connection] = {}
+        self.server: asyncio.base_events.Server | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._listener_stop = threading.Event()
+        self.stats = {"frames": 0, "batches": 0, "nacks": 0, "pushes": 0}
+
+    async def db(self, fn, *args, **kwargs):
+        return await self.loop.run_in_executor(self.executor, lambda: fn(*args, **kwargs))
+
+    async def start(self, host_addr: str, port: int):
+        self.loop = asyncio.get_running_loop()
+        self.server = await asyncio.start_server(self.handle, host_addr, port, limit=2**17, backlog=4096)
+        threading.Thread(target=self._listen_blocklist, name="gw-listen", daemon=True).start()
+        return self.server
+
+    def stop(self):
+        self._listener_stop.set()
+        if self.server:
+            self.server.close()
+        for conn in list(self.connections.values()):
+            conn.close()
+
+    @property
+    def port(self) -> int:
+        return self.server.sockets[0].getsockname()[1]
+
+    async def handle(self, reader, writer):
+        conn = Connection(self, reader, writer)
+        try:
+            while not conn.closed:
+                if not await self.serve_frame(conn):
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError, TimeoutError):
+            pass
+        except Exception:  # noqa: BLE001 - one broken connection must not stop the others
+            log.exception("connection %s failed", conn.peer)
+        finally:
+            if conn.session and self.connections.get(conn.session.terminal_id) is conn:
+                del self.connections[conn.session.terminal_id]
+            conn.close()
+
+    async def serve_frame(self, conn: Connection) -> bool:
+        header = await asyncio.wait_for(conn.reader.readexactly(P.HEADER_LEN), IDLE_TIMEOUT)
+        self.stats["frames"] += 1
+        # terminal_id and msg_seq sit at fixed offsets; read them whatever else is wrong.
+        terminal_id = int.from_bytes(header[4:8], "big")
+        msg_seq = int.from_bytes(header[8:12], "big")
+        info = await self.db(host.terminal_info, terminal_id)
+        if info is None:
+            self.stats["nacks"] += 1
+            await conn.nack(P.Nack.UNKNOWN_TERMINAL, terminal_id, msg_seq, None)
+            return False
+        try:
+            msg_type, _, _, body_len = P.parse_header(header)
+        except P.ProtocolError as exc:
+            self.stats["nacks"] += 1
+            await conn.nack(exc.code, terminal_id, msg_seq, info.key)
+            return False
+        rest = await asyncio.wait_for(conn.reader.readexactly(body_len + P.TRAILER_LEN), FRAME_TIMEOUT)
+        raw = header + rest
+        code = None
+        if not P.check_crc(raw):
+            code = P.Nack.BAD_CRC
+        elif not P.check_mac(raw, info.key):
+            code = P.Nack.BAD_MAC
+        elif not info.active:
+            code = P.Nack.DISABLED
+        if code is not None:
+            self.stats["nacks"] += 1
+            await conn.nack(code, terminal_id, msg_seq, info.key)
+            return False
+        if conn.session is not None and conn.session.terminal_id != terminal_id:
+            # One terminal per TCP connection (several only on a serial line).
+            await conn.nack(P.Nack.MALFORMED, terminal_id, msg_seq, info.key)
+            return False
+        try:
+            # Records with bad field values are stored as exceptions, never refused (they must not
+            # block the records behind them); the frame-level layout is still checked strictly.
+            body = P.decode_body(msg_type, raw[P.HEADER_LEN:P.HEADER_LEN + body_len],
+                                 strict=msg_type != P.MsgType.TXN_BATCH)
+        except P.ProtocolError as exc:
+            self.stats["nacks"] += 1
+            await conn.nack(exc.code, terminal_id, msg_seq, info.key)
+            return False
+        if msg_type == P.MsgType.TXN_BATCH:
+            body.frame = raw
+            self.stats["batches"] += 1
+        if conn.session is None:
+            conn.session, conn.key = host.Session(terminal_id=terminal_id), info.key
+        try:
+            replies = await self.db(host.handle_request, conn.session, msg_type, msg_seq, body)
+        except P.ProtocolError as exc:
+            # NOT_SIGNED_IN keeps the connection: the terminal signs in on it.
+            conn.send(P.MsgType.NACK, msg_seq, P.Nack_body(exc.code))
+            await conn.writer.drain()
+            return exc.code == P.Nack.NOT_SIGNED_IN
+        except Exception:  # noqa: BLE001 - database down, …: the terminal retries later
+            log.exception("terminal %s: request %#x failed", terminal_id, msg_type)
+            await conn.nack(P.Nack.BUSY, terminal_id, msg_seq, info.key)
+            return False
+        if msg_type == P.MsgType.SIGN_IN:
+            older = self.connections.get(terminal_id)
+            if older is not None and older is not conn:
+                older.close()  # a terminal holds one connection at a time
+            self.connections[terminal_id] = conn
+        for reply_type, reply in replies:
+            conn.send(reply_type, msg_seq, reply)
+        await conn.writer.drain()  # back-pressure: a slow reader slows only its own task
+        for action, arg in conn.session.after_reply:
+            if action == "post":
+                self.loop.run_in_executor(self.enqueue_executor, batch_post_enqueue, arg)
+        conn.session.after_reply.clear()
+        return True
+
+    # --- block-list push -----------------------------------------------------------------
+
+    def _listen_blocklist(self):
+        import psycopg2
+
+        db = settings.DATABASES["default"]
+        while not self._listener_stop.is_set():
+            try:
+                pg = psycopg2.connect(dbname=db["NAME"], user=db["USER"], password=db["PASSWORD"] or None,
+                                      host=db["HOST"] or None, port=db["PORT"] or None)
+                pg.autocommit = True
+                with pg.cursor() as cur:
+                    cur.execute("LISTEN blocklist")
+                self.loop.call_soon_threadsafe(self._push_blocklist)  # catch up after a reconnect
+                while not self._listener_stop.is_set():
+                    if select.select([pg], [], [], 1.0)[0]:
+                        pg.poll()
+                        if pg.notifies:
+                            pg.notifies.clear()
+                            self.loop.call_soon_threadsafe(self._push_blocklist)
+                pg.close()
+            except Exception:  # noqa: BLE001 - reconnect after a database restart
+                log.exception("block-list listener lost its connection; retrying")
+                self._listener_stop.wait(1.0)
+
+    def _push_blocklist(self):
+        asyncio.ensure_future(self._push_all())
+
+    async def _push_all(self):
+        conns = [c for c in self.connections.values() if c.session and c.session.signed_in and not c.closed]
+        if not conns:
+            return
+        deltas: dict[int, object] = {}
+        for version in {c.session.blocklist_version for c in conns}:
+            deltas[version] = await self.db(host.blocklist_delta, version, 0)
+        for conn in conns:
+            delta = deltas[conn.session.blocklist_version]
+            if not delta.entries and not delta.full:
+                continue
+            try:
+                conn.send(P.MsgType.BLOCKLIST_DELTA, 0, delta)
+                self.stats["pushes"] += 1
+            except Exception:  # noqa: BLE001
+                conn.close()
+
+
+async def serve(host_addr: str, port: int, *, threads: int = 8, ready: threading.Event | None = None,
+                gateway: Gateway | None = None):
+    gateway = gateway or Gateway(threads=threads)
+    server = await gateway.start(host_addr, port)
+    log.info("gateway listening on %s:%s", host_addr, gateway.port)
+    if ready is not None:
+        ready.set()
+    async with server:
+        await server.serve_forever()

@@ -1,0 +1,173 @@
+"""What the host answers to each request, whatever the line (TCP or serial).
+
+Everything here is synchronous Django code; the gateways run it in worker threads. Frame-level
+checks (length, CRC, MAC, known terminal) happen in the gateways before a request gets here.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from django.db import close_old_connections, connection
+from django.utils import timezone
+
+from accounts.selectors import blocklist_version
+from merchants.models import MerchantKind
+
+from . import protocol
+from .intake import batch_intake, records_lost
+from .models import Assignment, Terminal
+from .selectors import offline_until, params_version, recollect_for, terminal_params
+
+P = protocol
+
+
+@dataclass
+class TerminalInfo:
+    terminal_id: int
+    key: bytes
+    status: str
+    merchant_status: str | None  # of the merchant it is assigned to now, None when unassigned
+
+    @property
+    def active(self) -> bool:
+        """A disabled or retired terminal, or one of a merchant not (or no longer) approved to take
+        cards (pending, suspended, revoked), gets NACK 4."""
+        return self.status == "active" and self.merchant_status in (None, "active")
+
+
+def terminal_info(terminal_id: int) -> TerminalInfo | None:
+    close_old_connections()
+    with connection.cursor() as cur:
+        cur.execute(
+            """SELECT t.key, t.status, m.status FROM terminals_terminal t
+               LEFT JOIN terminals_assignment a ON a.terminal_id = t.id AND a.valid_to IS NULL
+               LEFT JOIN merchants_merchant m ON m.id = a.merchant_id
+               WHERE t.id = %s""",
+            [terminal_id],
+        )
+        row = cur.fetchone()
+    if row is None:
+        return None
+    return TerminalInfo(terminal_id, bytes(row[0]), row[1], row[2])
+
+
+@dataclass
+class Session:
+    """One terminal's state on one connection."""
+
+    terminal_id: int
+    signed_in: bool = False
+    blocklist_version: int = 0  # the version the terminal last said it holds
+    after_reply: list = field(default_factory=list)  # work to do once the reply is on the wire
+
+
+def _status_reply(terminal: Terminal, last_seq: int, reply_type: int):
+    ack, last = terminal.ack_upto, max(last_seq, terminal.last_seq)
+    rfrom, rto = recollect_for(terminal.pk, ack, last)
+    return reply_type, P.SignInReply(
+        result=0, server_time=int(time.time()), blocklist_version=blocklist_version(),
+        params_version=params_version(terminal), ack_upto=ack, offline_until=offline_until(terminal),
+        recollect_from=rfrom, recollect_to=rto,
+    )
+
+
+def handle_request(session: Session, msg_type: int, msg_seq: int, body) -> list[tuple[int, object]]:
+    """Answer one decoded, authenticated request. Returns [(reply type, reply body)].
+    Raises protocol.ProtocolError for a NACK."""
+    close_old_connections()
+    tid = session.terminal_id
+    if msg_type != P.MsgType.SIGN_IN and not session.signed_in:
+        raise P.ProtocolError(P.Nack.NOT_SIGNED_IN)
+    if msg_type in (P.MsgType.SIGN_IN, P.MsgType.HEARTBEAT):
+        now = timezone.now()
+        Terminal.objects.filter(pk=tid).update(
+            firmware_version=body.firmware_version, params_version=body.params_version, last_seq=body.last_seq,
+            unsent=body.unsent, last_seen_at=now,
+        )
+        _blocklist_reported(tid, min(body.blocklist_version, blocklist_version()), now)
+        session.signed_in = True
+        session.blocklist_version = body.blocklist_version
+        terminal = Terminal.objects.get(pk=tid)
+        return [_status_reply(terminal, body.last_seq, msg_type | 0x80)]
+    if msg_type == P.MsgType.TXN_BATCH:
+        result = batch_intake(terminal_id=tid, batch_no=body.batch_no, msg_seq=msg_seq,
+                              raw_frame=getattr(body, "frame", b""), records=body.records)
+        if result.stored:
+            session.after_reply.append(("post", result.batch_id))
+        return [(P.MsgType.BATCH_ACK, P.BatchAck(
+            batch_no=body.batch_no, result=0, ack_upto=result.ack_upto, stored=result.stored,
+            duplicates=result.duplicates, exceptions=result.exceptions,
+        ))]
+    if msg_type == P.MsgType.RECORDS_LOST:
+        ack = records_lost(terminal_id=tid, from_seq=body.from_seq, to_seq=body.to_seq)
+        return [(P.MsgType.RECORDS_LOST_REPLY, P.RecordsLostReply(result=0, ack_upto=ack))]
+    if msg_type == P.MsgType.BLOCKLIST_REQ:
+        return [(P.MsgType.BLOCKLIST_DELTA, blocklist_delta(body.have_version, body.max_entries))]
+    if msg_type == P.MsgType.BLOCKLIST_APPLIED:
+        version = min(body.version, blocklist_version())  # the terminal's word, never ahead of the host
+        _blocklist_reported(tid, version, timezone.now())
+        session.blocklist_version = body.version
+        return [(P.MsgType.BLOCKLIST_APPLIED_REPLY, P.BlocklistAppliedReply(result=0))]
+    if msg_type == P.MsgType.PARAMS_REQ:
+        params = terminal_params(Terminal.objects.get(pk=tid))
+        return [(P.MsgType.PARAMS, P.Params(**params.__dict__))]
+    if msg_type == P.MsgType.PENDING_REQ:
+        return [(P.MsgType.PENDING, pending_for(tid, body.card_no))]
+    raise P.ProtocolError(P.Nack.UNSUPPORTED)
+
+
+def _blocklist_reported(terminal_id: int, version: int, now) -> None:
+    """Record the version a terminal says it holds; the time changes only with the version, so
+    staff see how long a lagging terminal has been behind."""
+    Terminal.objects.filter(pk=terminal_id).exclude(blocklist_version=version).update(
+        blocklist_version=version, blocklist_version_at=now)
+
+
+def pending_for(terminal_id: int, card_no: int):
+    """0x40: pending credit of a card, for top-up terminals only."""
+    kind = (
+        Assignment.objects.filter(terminal_id=terminal_id, valid_to__isnull=True)
+        .values_list("merchant__kind", flat=True)
+        .first()
+    )
+    if kind != MerchantKind.TOPUP:
+        return P.Pending(card_no=card_no, result=5, pending=0)
+    from accounts.selectors import card_get
+
+    card = card_get(card_no=card_no)
+    if card is None:
+        return P.Pending(card_no=card_no, result=6, pending=0)
+    if card.status != "active":
+        return P.Pending(card_no=card_no, result=4, pending=0)
+    return P.Pending(card_no=card_no, result=0, pending=max(0, card.purse.pending))
+
+
+def blocklist_delta(have_version: int, max_entries: int):
+    """A page of the block list after have_version (0xA0), or the whole list (full = 1) when the
+    terminal holds nothing or a version the host never issued (a restore from backup).
+
+    Each card comes once, with its latest entry in the range, so a delta is never longer than the
+    list itself however far behind the terminal is. Pages are ordered by that entry's version and
+    cut after a card, so ``to_version`` is a version boundary and the next request (have_version =
+    to_version) brings exactly the cards whose latest change is newer. The full list leaves out
+    cards whose latest entry is an unblock: they have nothing to replace."""
+    limit = min(max_entries or P.MAX_DELTA_ENTRIES, P.MAX_DELTA_ENTRIES)
+    current = blocklist_version()
+    full = have_version == 0 or have_version > current
+    since = 0 if full else have_version
+    with connection.cursor() as cur:
+        cur.execute(
+            f"""SELECT version, card_no, op FROM (
+                   SELECT DISTINCT ON (card_no) version, card_no, op FROM accounts_blocklistentry
+                   WHERE version > %s AND version <= %s ORDER BY card_no, version DESC) latest
+               {"WHERE op = 1" if full else ""} ORDER BY version LIMIT %s""",
+            [since, current, limit + 1],
+        )
+        rows = cur.fetchall()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    to_version = rows[-1][0] if more else current
+    return P.BlocklistDelta(from_version=have_version, to_version=to_version, full=int(full), more=int(more),
+                            entries=[(n, op) for _, n, op in rows])

@@ -1,0 +1,252 @@
+"""Posting a stored batch to the ledger, exactly once.
+
+batch_post(batch_id) locks the batch row; a posted batch is left alone, so a task delivered
+twice (sweeper, redelivery after a killed worker) does nothing the second time. Inside one
+transaction it locks the purses and ledger accounts the batch touches (purses, then accounts,
+each in id order), walks the records in term_seq order in memory, and writes the result with a
+handful of set-based statements: one journal (source "batch:<id>", unique) with one aggregated
+posting per account, one UPDATE of the purses' card state, one UPDATE of the records.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import defaultdict
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from accounts.ledger import journal_post, posting_lock, purse_card_state_update
+from accounts.models import Journal, LedgerAccount
+from accounts.selectors import block_history, cards_for_posting, cash_accounts_by_operator
+from accounts.timeutil import business_day
+from merchants.models import Merchant, MerchantKind
+
+from . import protocol
+from .models import Batch, CardFlag, OfflineAuthorisation, PostingSettings, Record, Terminal
+
+R = Record.Status
+
+
+def _blocked_at(history: list[tuple], at: dt.datetime) -> bool:
+    blocked = False
+    for when, op in history:
+        if when > at:
+            break
+        blocked = op == 1
+    return blocked
+
+
+def _offline_authorised(periods: list[OfflineAuthorisation], at: dt.datetime) -> bool:
+    return any(p.valid_from <= at < p.valid_to for p in periods)
+
+
+def batch_post(batch_id: int) -> dict:
+    """Post a batch's received records. Idempotent. Returns counts for logs and tests."""
+    to_freeze: list[int] = []
+    with transaction.atomic():
+        batch = Batch.objects.select_for_update().filter(pk=batch_id).first()
+        if batch is None or batch.posted_at is not None:
+            return {"posted": 0, "skipped": True}
+        records = list(
+            Record.objects.filter(batch_id=batch_id, status=R.RECEIVED).order_by("term_seq")
+        )
+        result = _post_records(batch, records, to_freeze) if records else {"posted": 0}
+        Batch.objects.filter(pk=batch_id).update(posted_at=timezone.now())
+    # Freezing changes cards (and the block list): done after the posting commits, each in its
+    # own transaction, so the posting never holds card locks (lock order: card, purse, account).
+    for card_no in to_freeze:
+        card_freeze_for_mismatch(card_no=card_no)
+    return result
+
+
+def card_freeze_for_mismatch(*, card_no: int) -> int:
+    from accounts.errors import BusinessError
+    from accounts.selectors import card_get
+    from accounts.services import card_freeze
+
+    card = card_get(card_no=card_no)
+    if card is not None and card.status == "active":
+        try:
+            card_freeze(card=card, channel="system", reason="卡库不平 card-vs-account difference past tolerance")
+            return 1
+        except BusinessError:
+            pass  # the card changed status meanwhile; nothing to freeze
+    return 0
+
+
+def _post_records(batch: Batch, records: list[Record], to_freeze: list[int]) -> dict:
+    terminal = Terminal.objects.get(pk=batch.terminal_id)
+    cards = cards_for_posting(card_nos={r.card_no for r in records})
+    merchants = {m.pk: m for m in Merchant.objects.filter(pk__in={r.merchant_id for r in records if r.merchant_id})}
+    cash = cash_accounts_by_operator(operator_nos={r.operator_no for r in records if r.operator_no})
+    system = dict(LedgerAccount.objects.filter(kind__in=["surcharge", "suspense"]).values_list("kind", "id"))
+    account_ids = {m.payable_account_id for m in merchants.values()} | set(cash.values()) | set(system.values())
+    purses = posting_lock(purse_ids={c["purse_id"] for c in cards.values()}, account_ids=account_ids)
+    history = block_history(card_nos=set(cards))
+    periods = list(OfflineAuthorisation.objects.filter(terminal=terminal))
+    tolerance = PostingSettings.objects.first() or PostingSettings()
+    min_interval = dt.timedelta(seconds=terminal.min_interval_s)
+    last_charge: dict[int, Record] = _recent_charges(terminal, records, min_interval)
+
+    delta: dict[int, int] = defaultdict(int)
+    updates, flags, touched, late_cards = [], [], set(), set()
+    for rec in records:
+        problems = list(rec.problems)
+        card = cards.get(rec.card_no)
+        if card is None:  # card deleted since intake cannot happen (PROTECT); defensive
+            updates.append((rec.pk, R.EXCEPTION, problems + ["unknown_card"]))
+            continue
+        purse = purses[card["purse_id"]]
+        status = R.POSTED
+        total = rec.base_amount + rec.surcharge
+        merchant = merchants.get(rec.merchant_id)
+
+        # Money first: what the host can post without going below zero.
+        if rec.kind == protocol.RecordKind.PURCHASE:
+            if purse["balance"] - total < 0:
+                updates.append((rec.pk, R.EXCEPTION, problems + ["insufficient_host_balance"]))
+                continue
+            offline_ok = not (rec.flags & protocol.FLAG_OFFLINE) or _offline_authorised(periods, rec.time)
+            if not offline_ok:
+                status = R.HELD  # posted to the holder, held out of settlement (R-TERM-2)
+                problems.append("offline_unauthorised")
+                delta[system["suspense"]] -= total
+            elif merchant.kind == MerchantKind.DINING:
+                # R-SUR-1: board and energy fees are collected for the catering centre.
+                delta[merchant.payable_account_id] -= rec.base_amount
+                if rec.surcharge:
+                    delta[system["surcharge"]] -= rec.surcharge
+            else:
+                delta[merchant.payable_account_id] -= total  # R-SUR-2: the water price is the merchant's
+            delta[purse["account_id"]] += total
+            purse["balance"] -= total
+            prev = last_charge.get(rec.card_no)
+            if prev is not None and prev.base_amount == rec.base_amount and abs(rec.time - prev.time) <= min_interval:
+                problems.append("suspected_duplicate")  # R-DUP-1: listed for the merchant's refund
+            last_charge[rec.card_no] = rec
+        else:  # DEPOSIT
+            if rec.operator_no == 0:
+                if rec.base_amount > purse["pending"]:
+                    updates.append((rec.pk, R.EXCEPTION, problems + ["more_than_pending"]))
+                    continue
+                purse["pending"] -= rec.base_amount  # already in the account; now on the card too
+            else:
+                cash_account = cash.get(rec.operator_no)
+                if cash_account is None:
+                    updates.append((rec.pk, R.EXCEPTION, problems + ["unknown_operator"]))
+                    continue
+                delta[cash_account] += rec.base_amount
+                delta[purse["account_id"]] -= rec.base_amount
+                purse["balance"] += rec.base_amount
+
+        # Card-vs-account (卡库不平): does the card continue where the host last saw it? The purse
+        # keeps the counter the card should carry next and the balance it should hold.
+        if rec.card_counter < purse["card_counter"]:
+            problems.append("late_record")  # an older transaction arriving late; the card state stays
+            late_cards.add(rec.card_no)
+        else:
+            if rec.card_counter != purse["card_counter"]:
+                flags.append(CardFlag(card_no=rec.card_no, record=rec, kind=CardFlag.Kind.COUNTER_GAP,
+                                      expected=purse["card_counter"], actual=rec.card_counter))
+            if rec.balance_before != purse["card_balance"]:
+                flags.append(CardFlag(card_no=rec.card_no, record=rec, kind=CardFlag.Kind.BALANCE,
+                                      expected=purse["card_balance"], actual=rec.balance_before))
+                # With no counter gap nothing can explain the difference later: past the fen
+                # tolerance the card is frozen now. A gap may be filled by a terminal that was
+                # offline; such flags wait (cardflags_enforce freezes them after the days' limit).
+                if (rec.card_counter == purse["card_counter"]
+                        and abs(rec.balance_before - purse["card_balance"]) > tolerance.mismatch_fen):
+                    to_freeze.append(rec.card_no)
+            purse["card_counter"], purse["card_balance"] = rec.card_counter + 1, rec.balance_after
+        if _blocked_at(history.get(rec.card_no, []), rec.time):
+            flags.append(CardFlag(card_no=rec.card_no, record=rec, kind=CardFlag.Kind.BLOCKED_SPENT,
+                                  expected=0, actual=total))
+        touched.add(card["purse_id"])
+        updates.append((rec.pk, status, problems))
+
+    journal = None
+    delta = {k: v for k, v in delta.items() if v}
+    if delta:
+        journal = journal_post(
+            kind=Journal.Kind.PURCHASE, lines=list(delta.items()), source=f"batch:{batch.pk}",
+            reason=f"terminal {terminal.pk} batch {batch.batch_no}",
+        )
+    now = timezone.now()
+    purse_card_state_update(states={pid: purses[pid] for pid in touched}, seen_at=now)
+    CardFlag.objects.bulk_create(flags)
+    # Late arrivals belong to the day the ledger posts them to (a closed day stays closed).
+    _records_update(updates, journal.pk if journal else None, now,
+                    journal.business_day if journal else business_day(now))
+    if late_cards:
+        cardflags_resolve_filled(card_nos=late_cards, now=now)
+    return {"posted": sum(1 for u in updates if u[1] in (R.POSTED, R.HELD)),
+            "exceptions": sum(1 for u in updates if u[1] == R.EXCEPTION), "flags": len(flags)}
+
+
+def cardflags_enforce(*, now=None) -> int:
+    """Freeze the cards whose card-vs-account flags stayed open past the staff's days' limit
+    (R-FREEZE-1). Returns how many cards were frozen."""
+    now = now or timezone.now()
+    tolerance = PostingSettings.objects.first() or PostingSettings()
+    cutoff = now - dt.timedelta(days=tolerance.mismatch_days)
+    card_nos = set(
+        CardFlag.objects.filter(resolved_at__isnull=True, at__lt=cutoff)
+        .exclude(kind=CardFlag.Kind.BLOCKED_SPENT).values_list("card_no", flat=True)
+    )
+    frozen = 0
+    for card_no in sorted(card_nos):
+        frozen += card_freeze_for_mismatch(card_no=card_no)
+    return frozen
+
+
+def cardflags_resolve_filled(*, card_nos, now) -> int:
+    """Close the counter-gap flags whose missing transactions have now all been posted (a terminal
+    that was offline uploaded them late), and the balance flags those records explain: the record
+    just before the flagged one ends on the balance the flagged record started from."""
+    with connection.cursor() as cur:
+        cur.execute(
+            """WITH gaps AS (
+                   UPDATE terminals_cardflag f SET resolved_at = %s, resolution = 'late records filled the gap'
+                   WHERE f.resolved_at IS NULL AND f.kind = 'counter_gap' AND f.card_no = ANY(%s)
+                     AND (SELECT COUNT(DISTINCT r.card_counter) FROM terminals_record r
+                          WHERE r.card_no = f.card_no AND r.card_counter >= f.expected AND r.card_counter < f.actual
+                            AND r.status IN ('posted', 'held')) = f.actual - f.expected
+                   RETURNING f.record_id)
+               UPDATE terminals_cardflag b SET resolved_at = %s, resolution = 'explained by late records'
+               FROM terminals_record flagged
+               WHERE b.resolved_at IS NULL AND b.kind = 'balance' AND b.record_id IN (SELECT record_id FROM gaps)
+                 AND flagged.id = b.record_id
+                 AND EXISTS (SELECT 1 FROM terminals_record p WHERE p.card_no = flagged.card_no
+                             AND p.card_counter = flagged.card_counter - 1 AND p.balance_after = b.actual
+                             AND p.status IN ('posted', 'held'))""",
+            [now, list(card_nos), now],
+        )
+        return cur.rowcount
+
+
+def _recent_charges(terminal: Terminal, records: list[Record], window: dt.timedelta) -> dict[int, Record]:
+    """The latest earlier purchase per card on this terminal, for the duplicate-charge guard."""
+    first_time = min(r.time for r in records)
+    earlier = Record.objects.filter(
+        terminal=terminal, card_no__in={r.card_no for r in records}, kind=protocol.RecordKind.PURCHASE,
+        time__gte=first_time - window, term_seq__lt=min(r.term_seq for r in records),
+    ).order_by("term_seq")
+    return {r.card_no: r for r in earlier}
+
+
+def _records_update(updates: list[tuple], journal_id: int | None, now, day) -> None:
+    if not updates:
+        return
+    values = ",".join(["(%s::bigint, %s, %s::jsonb)"] * len(updates))
+    params = [x for pk, status, problems in updates for x in (pk, status, json.dumps(problems))]
+    with connection.cursor() as cur:
+        cur.execute(
+            f"""UPDATE terminals_record r SET status = v.status, problems = v.problems,
+                    journal_id = CASE WHEN v.status IN ('posted', 'held') THEN %s::bigint ELSE NULL END,
+                    posted_at = CASE WHEN v.status IN ('posted', 'held') THEN %s::timestamptz ELSE NULL END,
+                    business_day = %s::date
+                FROM (VALUES {values}) AS v(id, status, problems) WHERE r.id = v.id""",
+            [journal_id, now, day, *params],
+        )
