@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 export CAMPUSCARD_DEV ?= 1
 
-.PHONY: setup run test lint stop messages clean
+.PHONY: setup run test browser lint stop messages clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required"; exit 1; }
@@ -18,8 +18,16 @@ setup: $(STAMP)
 run: setup
 	@scripts/run
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The browser tests drive Debian's Chromium through Playwright (executable_path, no downloaded
+# browser), with a Chinese font for the screenshots. Installed once; without root or apt the
+# browser tests skip and say why.
+browser:
+	@{ test -x /usr/bin/chromium && test -d /usr/share/fonts/truetype/wqy; } || { command -v apt-get >/dev/null && \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null); } || \
+		echo "Chromium could not be installed: the browser tests will be skipped"
 
 lint: setup
 	$(BIN)/ruff check .

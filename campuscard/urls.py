@@ -1,4 +1,4 @@
-"""CampusCard URLs: the back office (Django admin) and the language switch."""
+"""CampusCard URLs: the back office (Django admin), the language switch and the fronts."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -11,4 +11,5 @@ admin.site.index_title = _("Card centre")
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("kiosk/", include("accounts.kiosk.urls")),
 ]
