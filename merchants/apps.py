@@ -1,6 +1,15 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
 
 
 class MerchantsConfig(AppConfig):
-    default_auto_field = 'django.db.models.BigAutoField'
-    name = 'merchants'
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "merchants"
+    verbose_name = _("Merchants")
+
+    def ready(self):
+        from .setup import merchant_groups_ensure
+
+        # Connected after accounts' handler (app order), so the role groups it makes exist.
+        post_migrate.connect(merchant_groups_ensure, dispatch_uid="merchants_groups")
