@@ -74,7 +74,8 @@ class Gateway:
     async def start(self, host_addr: str, port: int):
         self.loop = asyncio.get_running_loop()
         self.server = await asyncio.start_server(self.handle, host_addr, port, limit=2**17, backlog=4096)
-        threading.Thread(target=self._listen_blocklist, name="gw-listen", daemon=True).start()
+        self.listener = threading.Thread(target=self._listen_blocklist, name="gw-listen", daemon=True)
+        self.listener.start()
         return self.server
 
     def stop(self):

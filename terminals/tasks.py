@@ -15,9 +15,9 @@ def batch_post(batch_id: int) -> dict:
 
 
 @shared_task
-def batches_sweep() -> int:
+def batches_sweep(older_than_s: int = 30) -> int:
     """Re-enqueue batches committed but not posted (a lost message, a killed worker)."""
-    ids = selectors.unposted_batch_ids(older_than_s=30)
+    ids = selectors.unposted_batch_ids(older_than_s=older_than_s)
     for batch_id in ids:
         batch_post.delay(batch_id)
     if ids:

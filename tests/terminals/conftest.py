@@ -119,6 +119,7 @@ class RunningGateway:
         self.gw.enqueue_executor.shutdown(wait=True)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
+        self.gw.listener.join(5)  # its LISTEN connection is closed within a second
 
 
 @pytest.fixture
