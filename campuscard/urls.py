@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 admin.site.site_header = _("CampusCard back office")
 admin.site.site_title = _("CampusCard")
@@ -12,4 +13,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("kiosk/", include("accounts.kiosk.urls")),
+    path("api/v1/", include("campuscard.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(api_version="1", permission_classes=[]), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema", permission_classes=[]), name="api-docs"),
 ]

@@ -1,0 +1,1 @@
+"""The versioned REST API for connected subsystems and integrations (R-SUB-1)."""

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from accounts.formatting import yuan
+
+
+class CardSerializer(serializers.Serializer):
+    card_no = serializers.IntegerField()
+    card_type = serializers.IntegerField(help_text="1 formal, 2 ordinary, 3 consumption (R-CARD-1)")
+    card_type_name = serializers.CharField(source="get_card_type_display")
+    status = serializers.CharField(help_text="active, lost, frozen, expired, closed, replaced")
+    usable = serializers.SerializerMethodField(help_text="Only an active card pays (R-TERM-3)")
+    valid_until = serializers.DateField()
+    functions = serializers.ListField(child=serializers.CharField(), help_text="Switched on by subsystems (R-SUB-1)")
+    holder_number = serializers.SerializerMethodField(help_text="Null for an anonymous consumption card")
+    status_changed_at = serializers.DateTimeField()
+
+    def get_usable(self, card) -> bool:
+        return card.status == "active"
+
+    def get_holder_number(self, card) -> str | None:
+        return card.holder.number if card.holder_id else None
+
+
+class HolderCardsSerializer(serializers.Serializer):
+    number = serializers.CharField()
+    name = serializers.CharField()
+    status = serializers.CharField()
+    cards = CardSerializer(many=True)
+
+
+class RevenueRowSerializer(serializers.Serializer):
+    period = serializers.DateField(help_text="The business day, or the first day of the month")
+    count = serializers.IntegerField()
+    amount_fen = serializers.IntegerField()
+    amount_yuan = serializers.SerializerMethodField()
+
+    def get_amount_yuan(self, row) -> str:
+        return yuan(row["amount_fen"])
+
+
+class RevenueSerializer(serializers.Serializer):
+    merchant = serializers.CharField()
+    start = serializers.DateField()
+    end = serializers.DateField()
+    by = serializers.ChoiceField(choices=["day", "month"])
+    total_fen = serializers.IntegerField()
+    rows = RevenueRowSerializer(many=True)
+
+
+class RevenueQuerySerializer(serializers.Serializer):
+    start = serializers.DateField(required=False, help_text="Business day (Asia/Shanghai); default 30 days ago")
+    end = serializers.DateField(required=False, help_text="Inclusive; default today")
+    by = serializers.ChoiceField(choices=["day", "month"], default="day")
+
+    def validate(self, data):
+        if data.get("start") and data.get("end") and data["start"] > data["end"]:
+            raise serializers.ValidationError("start is after end")
+        if data.get("start") and data.get("end") and (data["end"] - data["start"]).days > 366:
+            raise serializers.ValidationError("at most 366 days at once")
+        return data

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from . import views
+
+app_name = "api"
+urlpatterns = [
+    path("cards/<int:card_no>/", views.CardStatusView.as_view(), name="card"),
+    path("holders/<str:number>/cards/", views.HolderCardsView.as_view(), name="holder-cards"),
+    path("merchants/<str:code>/revenue/", views.MerchantRevenueView.as_view(), name="merchant-revenue"),
+]

@@ -1,0 +1,1 @@
+from .api.models import ApiClient  # noqa: F401  (campuscard's only table)
