@@ -101,7 +101,8 @@ def merchant(root, unit, contact):
 
 
 @pytest.fixture
-def contact_user(contact):
+def contact_user(merchant, contact):
+    """The active merchant's settlement contact, fresh from the database (no cached permissions)."""
     return _fresh(contact)
 
 
