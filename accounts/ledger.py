@@ -14,9 +14,9 @@ from collections.abc import Iterable
 
 from django.db import IntegrityError, connection, transaction
 
+from .daybook import journal_business_day
 from .errors import BusinessError, InsufficientFunds
 from .models import Journal, LedgerAccount, Posting
-from .timeutil import business_day as _business_day
 
 Line = tuple[LedgerAccount | int, int]
 
@@ -62,11 +62,13 @@ def journal_post(
                 raise InsufficientFunds(
                     f"Insufficient balance in {account.code}: {account.balance} fen available."
                 )
+        # The first open business day (a closed day is immutable, R-DAY-1); the day book's
+        # lock is held shared until commit so the daily close never misses this journal.
+        day = journal_business_day(business_day)
         try:
             with transaction.atomic():
                 journal = Journal.objects.create(
-                    kind=kind, actor=actor, reason=reason[:200], source=source,
-                    business_day=business_day or _business_day(),
+                    kind=kind, actor=actor, reason=reason[:200], source=source, business_day=day,
                 )
         except IntegrityError as exc:
             raise BusinessError(f"Journal for {source!r} was already posted.") from exc

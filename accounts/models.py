@@ -384,3 +384,19 @@ class FeeSchedule(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} {self.amount} ({self.effective_from})"
+
+
+class ClosedDay(models.Model):
+    """A business day whose daily close (对帐日结, R-DAY-1) has run: immutable from then on.
+    The ledger posts nothing more to it; a late journal goes to the next open day (accounts.daybook)."""
+
+    day = models.DateField(_("business day"), primary_key=True)
+    closed_at = models.DateTimeField(_("closed at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("closed day")
+        verbose_name_plural = _("closed days")
+        ordering = ["-day"]
+
+    def __str__(self):
+        return str(self.day)

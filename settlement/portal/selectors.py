@@ -1,0 +1,62 @@
+"""Reads for the merchant portal. Every function takes the merchant the request is scoped to;
+nothing here accepts another merchant's id."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from accounts.timeutil import BUSINESS_TZ, business_day
+from terminals import portal_selectors as tps
+
+
+def month_start(day: dt.date) -> dt.date:
+    return day.replace(day=1)
+
+
+def previous_month(first: dt.date) -> dt.date:
+    return (first - dt.timedelta(days=1)).replace(day=1)
+
+
+def next_month(first: dt.date) -> dt.date:
+    return (first + dt.timedelta(days=32)).replace(day=1)
+
+
+def detail_months(today: dt.date | None = None) -> list[dt.date]:
+    """The months whose detail a merchant may see online: this one and the previous (U§10)."""
+    this = month_start(today or business_day())
+    return [this, previous_month(this)]
+
+
+def month_bounds(first: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """[start, end) of a calendar month in Beijing time."""
+    start = dt.datetime.combine(first, dt.time.min, tzinfo=BUSINESS_TZ)
+    return start, dt.datetime.combine(next_month(first), dt.time.min, tzinfo=BUSINESS_TZ)
+
+
+def revenue_overview(*, merchant, today: dt.date | None = None, terminal_id: int | None = None) -> dict:
+    today = today or business_day()
+    this = month_start(today)
+    year_ago = this.replace(year=this.year - 1)
+    return {
+        "days": tps.merchant_revenue_by_day(merchant=merchant, start=today - dt.timedelta(days=29), end=today,
+                                            terminal_id=terminal_id),
+        "months": tps.merchant_revenue_by_month(merchant=merchant, start=next_month(year_ago), end=today,
+                                                terminal_id=terminal_id),
+        "terminals": tps.merchant_revenue_by_terminal(merchant=merchant, start=this, end=today),
+    }
+
+
+def terminal_ids(*, merchant) -> list[int]:
+    return tps.merchant_terminal_ids(merchant=merchant)
+
+
+def records(*, merchant, month: dt.date, terminal_id=None, card_no=None, status=None):
+    """Detail records of one allowed month (the caller checks the month against detail_months)."""
+    since, until = month_bounds(month)
+    return tps.merchant_records(merchant=merchant, since=since, until=until, terminal_id=terminal_id,
+                                card_no=card_no, status=status)
+
+
+def duplicate_suspects(*, merchant, today: dt.date | None = None):
+    since, _ = month_bounds(detail_months(today)[1])
+    return tps.merchant_duplicate_suspects(merchant=merchant, since=since)
