@@ -1,6 +1,8 @@
 """Terminal registry in the admin: registration shows the key once; keys can be rotated."""
 
+from django import forms
 from django.contrib import admin, messages
+from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
@@ -101,6 +103,35 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class ReasonForm(forms.Form):
+    reason = forms.CharField(label=_("reason"), max_length=200, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class AdjustForm(ReasonForm):
+    base_amount = forms.IntegerField(label=_("base amount (fen)"), min_value=0, required=False)
+    surcharge = forms.IntegerField(label=_("surcharge (fen)"), min_value=0, required=False)
+
+
+def _with_reason(request, queryset, *, action, title, form_class, apply):
+    """An admin action that asks for a reason first, then calls a service for each object."""
+    form = form_class(request.POST if request.POST.get("confirm") else None)
+    if form.is_bound and form.is_valid():
+        done = 0
+        for obj in queryset:
+            try:
+                apply(obj, **form.cleaned_data)
+                done += 1
+            except BusinessError as exc:
+                messages.error(request, f"{obj}: " + "; ".join(exc.messages))
+        if done:
+            messages.success(request, _("%(n)d done.") % {"n": done})
+        return None
+    return TemplateResponse(request, "admin/terminals/reason_form.html", {
+        **admin.site.each_context(request), "title": title, "form": form, "objects": list(queryset),
+        "selected": [o.pk for o in queryset], "action": action,
+    })
+
+
 @admin.register(Record)
 class RecordAdmin(ReadOnlyAdmin):
     list_display = ("terminal", "term_seq", "card_no", "kind", "base_amount", "surcharge", "time", "status",
@@ -108,6 +139,29 @@ class RecordAdmin(ReadOnlyAdmin):
     list_filter = ("status", "kind")
     search_fields = ("=card_no", "=term_seq")
     exclude = ("raw",)
+    actions = ["post_records", "adjust_and_post", "reject_records"]
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and request.user.has_perm("terminals.change_record")  # actions only
+
+    @admin.action(description=_("Post the selected exceptions"), permissions=["change"])
+    def post_records(self, request, queryset):
+        return _with_reason(request, queryset, action="post_records", title=_("Post exceptions"),
+                            form_class=ReasonForm, apply=lambda r, reason: services.record_exception_post(
+                                actor=request.user, record_id=r.pk, reason=reason))
+
+    @admin.action(description=_("Adjust the amounts and post"), permissions=["change"])
+    def adjust_and_post(self, request, queryset):
+        return _with_reason(request, queryset, action="adjust_and_post", title=_("Adjust and post"),
+                            form_class=AdjustForm, apply=lambda r, reason, base_amount, surcharge:
+                            services.record_exception_post(actor=request.user, record_id=r.pk, reason=reason,
+                                                           base_amount=base_amount, surcharge=surcharge))
+
+    @admin.action(description=_("Reject the selected exceptions"), permissions=["change"])
+    def reject_records(self, request, queryset):
+        return _with_reason(request, queryset, action="reject_records", title=_("Reject exceptions"),
+                            form_class=ReasonForm, apply=lambda r, reason: services.record_reject(
+                                actor=request.user, record_id=r.pk, reason=reason))
 
 
 @admin.register(Batch)
@@ -119,12 +173,36 @@ class BatchAdmin(ReadOnlyAdmin):
 
 @admin.register(CardFlag)
 class CardFlagAdmin(ReadOnlyAdmin):
-    list_display = ("card_no", "kind", "expected", "actual", "at", "resolved_at")
-    list_filter = ("kind",)
+    list_display = ("card_no", "kind", "expected", "actual", "at", "resolved_at", "resolution")
+    list_filter = ("kind", ("resolved_at", admin.EmptyFieldListFilter))
     search_fields = ("=card_no",)
+    actions = ["resolve"]
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and request.user.has_perm("terminals.change_cardflag")
+
+    @admin.action(description=_("Resolve the selected flags"), permissions=["change"])
+    def resolve(self, request, queryset):
+        return _with_reason(request, queryset, action="resolve", title=_("Resolve card-vs-account flags"),
+                            form_class=ReasonForm, apply=lambda f, reason: services.cardflag_resolve(
+                                actor=request.user, flag_id=f.pk, resolution=reason))
+
+
+@admin.register(LostRange)
+class LostRangeAdmin(ReadOnlyAdmin):
+    list_display = ("terminal", "from_seq", "to_seq", "merchant", "at", "resolved_at")
+    actions = ["resolve"]
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and request.user.has_perm("terminals.change_lostrange")
+
+    @admin.action(description=_("Mark as dealt with"), permissions=["change"])
+    def resolve(self, request, queryset):
+        return _with_reason(request, queryset, action="resolve", title=_("Records declared lost"),
+                            form_class=ReasonForm, apply=lambda lost, reason: services.lostrange_resolve(
+                                actor=request.user, lost_id=lost.pk, reason=reason))
 
 
 admin.site.register(OfflineAuthorisation, ReadOnlyAdmin)
-admin.site.register(LostRange, ReadOnlyAdmin)
 admin.site.register(RecordConflict, ReadOnlyAdmin)
 admin.site.register(PostingSettings)

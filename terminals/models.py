@@ -77,6 +77,9 @@ class Assignment(models.Model):
             models.UniqueConstraint(fields=["terminal"], condition=Q(valid_to__isnull=True), name="one_open_assignment")
         ]
 
+    def __str__(self):
+        return f"T{self.terminal_id} → {self.merchant_id} ({self.valid_from:%Y-%m-%d})"
+
 
 class OfflineAuthorisation(models.Model):
     """The centre authorises offline operation of a terminal for a period (R-TERM-2, U§17)."""
@@ -91,6 +94,9 @@ class OfflineAuthorisation(models.Model):
         verbose_name = _("offline authorisation")
         verbose_name_plural = _("offline authorisations")
         constraints = [models.CheckConstraint(condition=Q(valid_to__gt=models.F("valid_from")), name="offline_period_order")]
+
+    def __str__(self):
+        return f"T{self.terminal_id} {self.valid_from:%Y-%m-%d %H:%M} – {self.valid_to:%Y-%m-%d %H:%M}"
 
 
 class SurchargeRate(models.Model):
@@ -107,6 +113,9 @@ class SurchargeRate(models.Model):
         ordering = ["-effective_from"]
         constraints = [models.CheckConstraint(condition=Q(water_multiplier_pct__gte=100), name="water_at_least_formal")]
 
+    def __str__(self):
+        return f"{self.effective_from:%Y-%m-%d}: {self.board_fee_bp}+{self.energy_fee_bp} bp, water {self.water_multiplier_pct}%"
+
 
 class PostingSettings(models.Model):
     """Tolerances for card-vs-account disagreements (卡库不平), set by staff; one row."""
@@ -117,6 +126,9 @@ class PostingSettings(models.Model):
     class Meta:
         verbose_name = _("posting settings")
         verbose_name_plural = _("posting settings")
+
+    def __str__(self):
+        return f"{self.mismatch_fen} fen / {self.mismatch_days} days"
 
 
 class Batch(models.Model):
@@ -137,6 +149,9 @@ class Batch(models.Model):
         verbose_name = _("batch")
         verbose_name_plural = _("batches")
         indexes = [models.Index(fields=["posted_at"], condition=Q(posted_at__isnull=True), name="batch_unposted")]
+
+    def __str__(self):
+        return f"T{self.terminal_id} batch {self.batch_no}"
 
 
 class Record(models.Model):
@@ -188,6 +203,9 @@ class RecordConflict(models.Model):
     received_at = models.DateTimeField(auto_now_add=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
 
+    def __str__(self):
+        return f"{self.record} (conflict)"
+
 
 class LostRange(models.Model):
     """Records a terminal declared lost (0x11): an exception on its merchant for staff."""
@@ -201,6 +219,9 @@ class LostRange(models.Model):
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(to_seq__gte=models.F("from_seq")), name="lost_range_order")]
+
+    def __str__(self):
+        return f"T{self.terminal_id} #{self.from_seq}–{self.to_seq}"
 
 
 class CardFlag(models.Model):
@@ -225,3 +246,6 @@ class CardFlag(models.Model):
         verbose_name = _("card-vs-account flag")
         verbose_name_plural = _("card-vs-account flags")
         indexes = [models.Index(fields=["resolved_at"], condition=Q(resolved_at__isnull=True), name="cardflag_open")]
+
+    def __str__(self):
+        return f"{self.card_no} {self.kind}"

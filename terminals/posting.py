@@ -24,6 +24,7 @@ from accounts.timeutil import business_day
 from merchants.models import Merchant, MerchantKind
 
 from . import protocol
+from .intake import SOFT_PROBLEMS as SOFT
 from .models import Batch, CardFlag, OfflineAuthorisation, PostingSettings, Record, Terminal
 
 R = Record.Status
@@ -52,7 +53,9 @@ def batch_post(batch_id: int) -> dict:
         records = list(
             Record.objects.filter(batch_id=batch_id, status=R.RECEIVED).order_by("term_seq")
         )
-        result = _post_records(batch, records, to_freeze) if records else {"posted": 0}
+        result = (_post_records(batch.terminal_id, records, to_freeze, source=f"batch:{batch.pk}",
+                                reason=f"terminal {batch.terminal_id} batch {batch.batch_no}")
+                  if records else {"posted": 0})
         Batch.objects.filter(pk=batch_id).update(posted_at=timezone.now())
     # Freezing changes cards (and the block list): done after the posting commits, each in its
     # own transaction, so the posting never holds card locks (lock order: card, purse, account).
@@ -76,8 +79,50 @@ def card_freeze_for_mismatch(*, card_no: int) -> int:
     return 0
 
 
-def _post_records(batch: Batch, records: list[Record], to_freeze: list[int]) -> dict:
-    terminal = Terminal.objects.get(pk=batch.terminal_id)
+def records_repost(*, record_ids: list[int], source: str, reason: str, actor=None) -> dict:
+    """Post exception records again, after their cause went away (the top-up they spent arrived)
+    or staff decided to post them. One journal per terminal; the records are locked, so a record
+    is posted once whoever calls this."""
+    to_freeze: list[int] = []
+    result = {"posted": 0, "exceptions": 0, "flags": 0}
+    with transaction.atomic():
+        records = list(Record.objects.select_for_update().filter(pk__in=record_ids, status=R.EXCEPTION)
+                       .order_by("terminal_id", "term_seq"))
+        by_terminal: dict[int, list[Record]] = defaultdict(list)
+        for rec in records:
+            rec.problems = [p for p in rec.problems if p not in RETRYABLE]
+            by_terminal[rec.terminal_id].append(rec)
+        for terminal_id, recs in sorted(by_terminal.items()):
+            r = _post_records(terminal_id, recs, to_freeze, source=f"{source}:t{terminal_id}", reason=reason,
+                              actor=actor)
+            for k in result:
+                result[k] += r.get(k, 0)
+    for card_no in to_freeze:
+        card_freeze_for_mismatch(card_no=card_no)
+    return result
+
+
+# Problems that a later posting may cure without staff: the host balance arrives with a top-up.
+RETRYABLE = {"insufficient_host_balance", "more_than_pending"}
+
+
+def records_retry_pending(*, limit: int = 5000) -> dict:
+    """Re-post records held back only by a retryable problem (a purchase uploaded before the
+    top-up it spent). Run by beat; whatever still cannot be posted stays an exception."""
+    ids = list(
+        Record.objects.filter(status=R.EXCEPTION, problems__has_any_keys=sorted(RETRYABLE))
+        .order_by("id").values_list("id", "problems")[:limit]
+    )
+    hard_free = [pk for pk, problems in ids if not (set(problems) - RETRYABLE - SOFT)]
+    if not hard_free:
+        return {"posted": 0}
+    return records_repost(record_ids=hard_free, source=f"retry:{hard_free[0]}:{timezone.now().timestamp():.6f}",
+                          reason="automatic retry: the host balance now covers it")
+
+
+def _post_records(terminal_id: int, records: list[Record], to_freeze: list[int], *, source: str, reason: str,
+                  actor=None) -> dict:
+    terminal = Terminal.objects.get(pk=terminal_id)
     cards = cards_for_posting(card_nos={r.card_no for r in records})
     merchants = {m.pk: m for m in Merchant.objects.filter(pk__in={r.merchant_id for r in records if r.merchant_id})}
     cash = cash_accounts_by_operator(operator_nos={r.operator_no for r in records if r.operator_no})
@@ -169,10 +214,8 @@ def _post_records(batch: Batch, records: list[Record], to_freeze: list[int]) -> 
     journal = None
     delta = {k: v for k, v in delta.items() if v}
     if delta:
-        journal = journal_post(
-            kind=Journal.Kind.PURCHASE, lines=list(delta.items()), source=f"batch:{batch.pk}",
-            reason=f"terminal {terminal.pk} batch {batch.batch_no}",
-        )
+        journal = journal_post(kind=Journal.Kind.PURCHASE, lines=list(delta.items()), source=source, reason=reason,
+                               actor=actor)
     now = timezone.now()
     purse_card_state_update(states={pid: purses[pid] for pid in touched}, seen_at=now)
     CardFlag.objects.bulk_create(flags)

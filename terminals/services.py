@@ -7,6 +7,7 @@ import secrets
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.errors import BusinessError
 from accounts.services import audit_write, permission_require
@@ -113,3 +114,102 @@ def surcharge_rate_add(*, actor, effective_from: dt.datetime, board_fee_bp: int,
     audit_write(action="surcharge_rate_add", actor=actor, effective_from=effective_from.isoformat(),
                 board_fee_bp=board_fee_bp, energy_fee_bp=energy_fee_bp, water_multiplier_pct=water_multiplier_pct)
     return rate
+
+
+# --- exceptions: staff post, adjust or reject, each with a reason and an audit row ----------
+
+def _exception_record(record_id: int):
+    from .models import Record
+
+    record = Record.objects.select_for_update().filter(pk=record_id).first()
+    if record is None or record.status != Record.Status.EXCEPTION:
+        raise BusinessError(_("Only a record held as an exception can be resolved."))
+    return record
+
+
+# Intake problems staff cannot post past: there is no card or no merchant to post to.
+UNPOSTABLE = {"unknown_card", "not_assigned"}
+
+
+@transaction.atomic
+def record_exception_post(*, actor, record_id: int, reason: str, base_amount: int | None = None,
+                          surcharge: int | None = None) -> dict:
+    """Post an exception record after staff checked it, optionally with the amounts agreed with the
+    merchant (adjust). The bytes received stay as they were; the audit row keeps the old amounts."""
+    from .posting import records_repost
+
+    permission_require(actor, "terminals.change_record")
+    reason = (reason or "").strip()
+    if not reason:
+        raise BusinessError(_("A reason is required."))
+    record = _exception_record(record_id)
+    if blocking := UNPOSTABLE & set(record.problems):
+        raise BusinessError(_("This record cannot be posted: %s.") % ", ".join(sorted(blocking)))
+    before = {"base_amount": record.base_amount, "surcharge": record.surcharge}
+    changes = {k: v for k, v in {"base_amount": base_amount, "surcharge": surcharge}.items() if v is not None}
+    if any(not isinstance(v, int) or v < 0 for v in changes.values()):
+        raise BusinessError(_("Amounts are whole fen, zero or more."))
+    if changes:
+        type(record).objects.filter(pk=record.pk).update(**changes)
+    # What staff accept is no longer a problem; what posting finds again (money) still is.
+    type(record).objects.filter(pk=record.pk).update(problems=[p for p in record.problems if p.startswith("staff:")])
+    result = records_repost(record_ids=[record.pk], source=f"staff:{record.pk}", reason=reason[:200], actor=actor)
+    record.refresh_from_db()
+    audit_write(action="record_post" if not changes else "record_adjust", actor=actor, reason=reason,
+                record=record.pk, terminal=record.terminal_id, term_seq=record.term_seq, before=before,
+                after=changes, status=record.status)
+    if record.status == record.Status.EXCEPTION:
+        raise BusinessError(_("Posting failed again: %s.") % ", ".join(record.problems))
+    return result
+
+
+@transaction.atomic
+def record_reject(*, actor, record_id: int, reason: str):
+    """Reject an exception record: no money moves (a test swipe, a record the merchant withdrew)."""
+    permission_require(actor, "terminals.change_record")
+    reason = (reason or "").strip()
+    if not reason:
+        raise BusinessError(_("A reason is required."))
+    record = _exception_record(record_id)
+    type(record).objects.filter(pk=record.pk).update(status=record.Status.REJECTED)
+    audit_write(action="record_reject", actor=actor, reason=reason, record=record.pk, terminal=record.terminal_id,
+                term_seq=record.term_seq, problems=record.problems)
+    return record
+
+
+@transaction.atomic
+def cardflag_resolve(*, actor, flag_id: int, resolution: str):
+    """Close a card-vs-account flag (卡库不平) with what staff found; money is corrected, if at all,
+    through accounts' adjustment services, never here."""
+    from .models import CardFlag
+
+    permission_require(actor, "terminals.change_cardflag")
+    resolution = (resolution or "").strip()
+    if not resolution:
+        raise BusinessError(_("A reason is required."))
+    flag = CardFlag.objects.select_for_update().get(pk=flag_id)
+    if flag.resolved_at is not None:
+        raise BusinessError(_("This flag is already resolved."))
+    CardFlag.objects.filter(pk=flag.pk).update(resolved_at=timezone.now(), resolved_by=actor,
+                                               resolution=resolution[:200])
+    audit_write(action="cardflag_resolve", actor=actor, reason=resolution, card_no=flag.card_no, flag=flag.pk,
+                kind=flag.kind)
+    return flag
+
+
+@transaction.atomic
+def lostrange_resolve(*, actor, lost_id: int, reason: str):
+    """Staff have dealt with records a terminal declared lost (with the merchant, on paper)."""
+    from .models import LostRange
+
+    permission_require(actor, "terminals.change_lostrange")
+    reason = (reason or "").strip()
+    if not reason:
+        raise BusinessError(_("A reason is required."))
+    lost = LostRange.objects.select_for_update().get(pk=lost_id)
+    if lost.resolved_at is not None:
+        raise BusinessError(_("Already resolved."))
+    LostRange.objects.filter(pk=lost.pk).update(resolved_at=timezone.now())
+    audit_write(action="lostrange_resolve", actor=actor, reason=reason, terminal=lost.terminal_id,
+                from_seq=lost.from_seq, to_seq=lost.to_seq)
+    return lost

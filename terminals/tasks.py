@@ -37,3 +37,9 @@ def batch_post_enqueue(batch_id: int) -> None:
 def cardflags_enforce() -> int:
     """Freeze cards whose card-vs-account flags stayed open past the staff's limit (R-FREEZE-1)."""
     return posting.cardflags_enforce()
+
+
+@shared_task
+def records_retry() -> dict:
+    """Re-post records that waited only for money (a purchase uploaded before its top-up)."""
+    return posting.records_retry_pending()
