@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -124,6 +125,12 @@ CELERY_BEAT_SCHEDULE = {
     "cards-expire": {"task": "accounts.tasks.cards_expire", "schedule": 3600.0},
     # Batches committed but never posted (lost message, killed worker) go back to the queue.
     "batches-sweep": {"task": "terminals.tasks.batches_sweep", "schedule": 60.0},
+    # The daily close (对帐日结, R-DAY-1) of yesterday, at 00:10 Beijing time (CELERY_TIMEZONE).
+    "days-close": {"task": "settlement.tasks.days_close", "schedule": crontab(hour=0, minute=10)},
+    # Card-vs-account flags left open past the staff's days' limit freeze the card (R-FREEZE-1).
+    "cardflags-enforce": {"task": "terminals.tasks.cardflags_enforce", "schedule": 3600.0},
+    # Purchases uploaded before the top-up they spent are posted once the money is there.
+    "records-retry": {"task": "terminals.tasks.records_retry", "schedule": 300.0},
 }
 
 # --- Passwords, sessions -------------------------------------------------------------
