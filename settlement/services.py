@@ -381,10 +381,10 @@ def settlement_compute(*, period_start: dt.date, period_end: dt.date, actor=None
         cur.execute(
             f"""INSERT INTO settlement_statement (kind, merchant_id, period_start, period_end, status, purchases,
                     consumption, refunds, corrections, held_count, held_amount, fee_base, fee, net, computed_at,
-                    applied_late)
+                    applied_late, check_note, bank_ref)
                 SELECT 'merchant', merchant_id, %s, %s, 'open', purchases, consumption, refunds, corrections,
                        held_count, held_amount, fee_base, (fee_base * 5 + 500) / 1000,
-                       consumption - refunds - corrections - (fee_base * 5 + 500) / 1000, %s, FALSE
+                       consumption - refunds - corrections - (fee_base * 5 + 500) / 1000, %s, FALSE, '', ''
                 FROM (SELECT merchant_id, SUM(purchases) AS purchases, SUM(settled) AS consumption,
                              SUM(refunds) AS refunds, SUM(corrections) AS corrections, SUM(held_count) AS held_count,
                              SUM(held_amount) AS held_amount,
@@ -400,8 +400,8 @@ def settlement_compute(*, period_start: dt.date, period_end: dt.date, actor=None
             cur.execute(
                 f"""INSERT INTO settlement_statement (kind, merchant_id, period_start, period_end, status, purchases,
                         consumption, refunds, corrections, held_count, held_amount, fee_base, fee, net, computed_at,
-                        applied_late)
-                    SELECT 'surcharge', NULL, %s, %s, 'open', 0, c, r, 0, 0, 0, 0, 0, c - r, %s, FALSE
+                        applied_late, check_note, bank_ref)
+                    SELECT 'surcharge', NULL, %s, %s, 'open', 0, c, r, 0, 0, 0, 0, 0, c - r, %s, FALSE, '', ''
                     FROM (SELECT COALESCE(SUM(movement) FILTER (WHERE source = 'batch'), 0) AS c,
                                  COALESCE(-SUM(movement) FILTER (WHERE source IN ('refund', 'refund-sur')), 0) AS r
                           FROM settlement_dayaccounttotal WHERE day BETWEEN %s AND %s AND kind = 'surcharge') t
@@ -416,7 +416,8 @@ def settlement_compute(*, period_start: dt.date, period_end: dt.date, actor=None
 
 
 def _locked(statement: Statement) -> Statement:
-    return Statement.objects.select_for_update().select_related("merchant__payable_account").get(pk=statement.pk)
+    return Statement.objects.select_for_update(of=("self",)).select_related("merchant__payable_account").get(
+        pk=statement.pk)
 
 
 @transaction.atomic

@@ -1,0 +1,173 @@
+"""The daily close (对帐日结, R-DAY-1): closed days, late records, totals, re-runs, exceptions."""
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+
+from accounts.daybook import business_day_open, day_mark_closed
+from accounts.errors import BusinessError
+from accounts.ledger import journal_post
+from accounts.models import CardType, Journal, LedgerAccount, Purse
+from accounts.services import cash_account_for
+from merchants.models import MerchantKind
+from settlement import services
+from settlement.models import CloseException, DayClose, DayMerchantTotal, DayPurse
+from terminals import protocol as P
+from terminals.models import Record
+
+from .conftest import after_midnight
+
+pytestmark = pytest.mark.django_db
+
+
+def _rows(day):
+    return sorted(DayMerchantTotal.objects.filter(day=day).values_list(
+        "merchant_id", "purchases", "base", "surcharge", "settled", "held_amount", "refunds", "corrections"))
+
+
+def test_r_day_1_a_day_that_has_not_ended_cannot_be_closed(today):
+    with pytest.raises(BusinessError, match="has not ended"):
+        services.day_close(day=today)
+    with pytest.raises(BusinessError):
+        day_mark_closed(day=today + dt.timedelta(days=1))
+    assert not DayClose.objects.exists()
+
+
+def test_r_day_1_totals_per_merchant_terminal_card_type_and_operator(till, funded_card, admin_user, merchants, today,
+                                                                     travel):
+    dining, water, topup = till(MerchantKind.DINING), till(MerchantKind.WATER), till(MerchantKind.TOPUP)
+    formal = dining.card(funded_card(10000))
+    anon = funded_card(10000, card_type=CardType.CONSUMPTION)
+    dining.card(anon)
+    dining.send([dining.purchase(formal, 500), dining.purchase(anon, 400, 60)])  # 15% surcharge on 400
+    water.card(anon, balance=10000 - 460, counter=1)
+    water.send([water.purchase(anon, 100, 100)])  # water: the merchant keeps the doubled price (R-SUR-2)
+    cash_account_for(admin_user)
+    topup.card(formal, balance=9500, counter=1)
+    topup.send([topup.deposit(formal, 2000, admin_user.pk)])
+    assert Record.objects.filter(status="posted").count() == 4
+
+    travel(after_midnight(today))
+    dc = services.day_close(day=today)
+    assert dc.status == DayClose.Status.BALANCED, list(dc.exceptions.values_list("detail", flat=True))
+    m = {r.merchant_id: r for r in DayMerchantTotal.objects.filter(day=today)}
+    assert (m[merchants[MerchantKind.DINING].pk].settled, m[merchants[MerchantKind.DINING].pk].surcharge) == (900, 60)
+    assert m[merchants[MerchantKind.WATER].pk].settled == 200
+    assert dc.purchase_amount == 1160 and dc.surcharge_amount == 60 and dc.deposit_amount == 2000
+    assert dc.totals["trial_balance"]["balanced"]
+    op = dc.operators.get()
+    assert (op.operator_id, op.deposit_amount, op.cash_from_terminals) == (admin_user.pk, 2000, 2000)
+    types = {c.card_type: c for c in dc.card_types.all()}
+    assert types[CardType.CONSUMPTION].surcharge == 160 and types[CardType.FORMAL].deposit_amount == 2000
+    assert dc.terminals.filter(terminal_id=water.terminal.pk).get().purchase_amount == 200
+    assert dc.totals["purses"]["mismatched"] == 0
+
+
+def test_r_day_1_rerun_is_idempotent_and_the_closed_day_is_immutable(till, funded_card, today, travel, admin_user):
+    t = till(MerchantKind.RETAIL)
+    card = t.card(funded_card(5000))
+    t.send([t.purchase(card, 300)])
+    travel(after_midnight(today))
+    first = services.day_close(day=today)
+    before = (_rows(today), first.totals, first.status)
+    # Nothing can be posted to the closed day any more …
+    purse = Purse.objects.get(pk=card.purse_id)
+    with pytest.raises(BusinessError, match="closed"):
+        journal_post(kind=Journal.Kind.DEPOSIT, business_day=today,
+                     lines=[(cash_account_for(admin_user), 1), (purse.account_id, -1)])
+    # … so running it again gives exactly the same numbers.
+    again = services.day_close(day=today)
+    assert again.pk == first.pk and again.runs == 2
+    assert (_rows(today), again.totals, again.status) == before
+
+
+def test_r_day_1_late_record_is_posted_to_the_next_open_day_with_its_time_kept(till, funded_card, today, travel):
+    t = till(MerchantKind.RETAIL)
+    card = t.card(funded_card(5000))
+    t.send([t.purchase(card, 300)])
+    late = t.purchase(card, 200)  # charged on the terminal today, uploaded after the close
+    travel(after_midnight(today))
+    services.day_close(day=today)
+    closed_rows = _rows(today)
+    t.send([late])
+    rec = Record.objects.get(term_seq=late.term_seq, terminal=t.terminal)
+    assert rec.status == "posted"
+    assert rec.journal.business_day == today + dt.timedelta(days=1) == business_day_open()
+    assert rec.time == dt.datetime.fromtimestamp(late.time, dt.UTC)  # its own time is kept
+    assert services.day_close(day=today) and _rows(today) == closed_rows
+    travel(after_midnight(today + dt.timedelta(days=1)))
+    nxt = services.day_close(day=today + dt.timedelta(days=1))
+    assert nxt.purchase_amount == 200 and nxt.status == DayClose.Status.BALANCED
+
+
+def test_r_day_1_business_day_open_skips_closed_days(today, travel):
+    travel(after_midnight(today + dt.timedelta(days=2)))
+    day_mark_closed(day=today)
+    day_mark_closed(day=today + dt.timedelta(days=1))
+    from accounts.timeutil import BUSINESS_TZ
+
+    at = dt.datetime.combine(today, dt.time(12), BUSINESS_TZ)
+    assert business_day_open(at) == today + dt.timedelta(days=2)
+
+
+def test_r_day_1_purse_rebuilt_from_yesterday_plus_movements(till, funded_card, today, travel):
+    t = till(MerchantKind.RETAIL)
+    card = t.card(funded_card(5000))
+    t.send([t.purchase(card, 300)])
+    travel(after_midnight(today, 5))
+    services.day_close(day=today)
+    t.send([t.purchase(card, 200)])
+    travel(after_midnight(today + dt.timedelta(days=1)))
+    dc = services.day_close(day=today + dt.timedelta(days=1))
+    row = DayPurse.objects.get(day=today + dt.timedelta(days=1), account_id=card.purse.account_id)
+    assert (row.opening, row.movement, row.closing) == (4700, -200, 4500)
+    assert dc.status == DayClose.Status.BALANCED
+
+
+def test_r_day_1_a_purse_that_does_not_rebuild_is_an_exception_staff_resolve(till, funded_card, today, travel,
+                                                                           admin_user):
+    t = till(MerchantKind.RETAIL)
+    card = t.card(funded_card(5000))
+    t.send([t.purchase(card, 300)])
+    travel(after_midnight(today, 5))
+    services.day_close(day=today)
+    t.send([t.purchase(card, 200)])
+    account = LedgerAccount.objects.get(pk=card.purse.account_id)
+    with connection.cursor() as cur:  # a balance changed behind the ledger's back
+        cur.execute("UPDATE accounts_ledgeraccount SET balance = balance + 7 WHERE id = %s", [account.pk])
+    travel(after_midnight(today + dt.timedelta(days=1)))
+    try:
+        dc = services.day_close(day=today + dt.timedelta(days=1))
+    finally:
+        with connection.cursor() as cur:
+            cur.execute("UPDATE accounts_ledgeraccount SET balance = balance - 7 WHERE id = %s", [account.pk])
+    assert dc.status == DayClose.Status.EXCEPTIONS
+    exc = dc.exceptions.get(kind=CloseException.Kind.PURSE)
+    assert (exc.ref, exc.amount) == (str(account.pk), 7)
+    with pytest.raises(BusinessError):
+        services.close_exception_resolve(actor=admin_user, exception=exc, resolution="")
+    services.close_exception_resolve(actor=admin_user, exception=exc, resolution="balance restored from postings")
+    dc.refresh_from_db()
+    assert dc.status == DayClose.Status.BALANCED and dc.open_exceptions == 0
+    # A re-run keeps the resolution: the difference stays listed as resolved, not reopened.
+    assert services.day_close(day=today + dt.timedelta(days=1)).status == DayClose.Status.BALANCED
+
+
+def test_r_term_2_unauthorised_offline_records_are_held_out(till, funded_card, today, travel, merchants):
+    t = till(MerchantKind.RETAIL)
+    card = t.card(funded_card(5000))
+    t.send([t.purchase(card, 300), t.purchase(card, 250, flags=P.FLAG_OFFLINE)])
+    travel(after_midnight(today))
+    services.day_close(day=today)
+    row = DayMerchantTotal.objects.get(day=today, merchant=merchants[MerchantKind.RETAIL])
+    assert (row.settled, row.held_count, row.held_amount) == (300, 1, 250)
+
+
+def test_r_day_1_beat_closes_every_ended_day_since_the_last(today, travel):
+    travel(after_midnight(today + dt.timedelta(days=1)))
+    closes = services.days_close_due()
+    assert [c.day for c in closes] == [today + dt.timedelta(days=1)]
+    travel(after_midnight(today + dt.timedelta(days=3)))
+    assert [c.day for c in services.days_close_due()] == [today + dt.timedelta(days=2), today + dt.timedelta(days=3)]
+    assert services.days_close_due() == []
