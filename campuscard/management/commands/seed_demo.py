@@ -15,6 +15,7 @@ from accounts import services
 from accounts.models import POSTGRADUATE_CATEGORIES, STUDENT_CATEGORIES, Cardholder, CardType, Category, Unit
 from accounts.setup import ROLE_NAMES, role_group
 from merchants.models import MerchantKind
+from merchants.selectors import merchant_get
 from merchants.services import merchant_create
 from terminals.services import surcharge_rate_add, terminal_add
 
@@ -102,24 +103,47 @@ class Command(BaseCommand):
         for card in formal_cards[8:10]:
             services.card_report_loss(card=card, channel="kiosk")
             services.card_replace(card=card, actor=admin, reason="演示补卡", fee_payment="cash")
-        self._seed_merchants(admin)
+        self._seed_merchants(admin, users, units)
         self.stdout.write(self.style.SUCCESS(
             f"Demo data: {Cardholder.objects.count()} cardholders, roles {', '.join(ROLE_NAMES.values())}."
         ))
 
-    def _seed_merchants(self, admin) -> None:
-        """Merchants of every kind with terminals; the demo terminal keys go to var/demo-terminals.txt."""
+    def _seed_merchants(self, admin, users, units) -> None:
+        """Active merchants of every kind with terminals and contacts, and a few forms awaiting
+        approval; the demo terminal keys go to var/demo-terminals.txt."""
         from django.conf import settings
         from django.utils import timezone
+
+        from merchants.services import application_submit, merchant_apply, merchant_user_add, unit_approver_add
+
+        hq = next(u for u in units if u.code == "HQ")
+        unit_approver_add(actor=admin, unit=hq, user=users["unit_agent"])  # signs 后勤集团's merchants' forms
 
         surcharge_rate_add(actor=admin, effective_from=timezone.now() - dt.timedelta(days=365),
                            board_fee_bp=1000, energy_fee_bp=500, water_multiplier_pct=200)
         lines = []
         for code, name, kind, internal, n in DEMO_MERCHANTS:
-            merchant = merchant_create(actor=admin, code=code, name=name, kind=kind, internal=internal)
+            merchant = merchant_create(actor=admin, code=code, name=name, kind=kind, internal=internal, unit=hq,
+                                       bank_name="中国工商银行", bank_account_name=name,
+                                       bank_account_no=f"62220202000{len(lines):08d}")
+            if code == "C01":
+                contact = users["merchant_user"]
+            else:
+                contact, _ = get_user_model().objects.get_or_create(username=f"contact-{code.lower()}")
+                contact.set_unusable_password()
+                contact.save()
+            merchant_user_add(actor=admin, merchant=merchant, user=contact, role="contact")
             for _ in range(n):
                 terminal, key = terminal_add(actor=admin, merchant=merchant)
                 lines.append(f"{terminal.pk} {key.hex()} {code}")
+        # Forms waiting for the unit (login unitagent), then the centre and finance.
+        application_submit(actor=users["merchant_user"], merchant=merchant_get(code="C01"), kind="device",
+                           payload={"count": 2, "purpose": "演示：新增售饭窗口", "location": "一层东侧"})
+        newcomer, _ = get_user_model().objects.get_or_create(username="contact-p01")
+        newcomer.set_unusable_password()
+        newcomer.save()
+        merchant_apply(actor=admin, code="P01", name="咖啡厅", kind=MerchantKind.RETAIL, unit=hq, contact=newcomer,
+                       internal=False, payload={"business_scope": "演示：咖啡、简餐"})
         path = settings.BASE_DIR / "var" / "demo-terminals.txt"
         path.parent.mkdir(exist_ok=True)
         path.write_text("\n".join(lines) + "\n")
