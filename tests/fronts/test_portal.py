@@ -106,7 +106,7 @@ def test_r_mer_4_b_records_never_show_for_a(client, two_merchants):
 
 def test_five_failed_logins_lock_the_merchant_login(client, two_merchants):
     for _ in range(5):
-        resp = client.post("/merchant/login/", {"username": "mer_a", "password": "wrong"})
+        client.post("/merchant/login/", {"username": "mer_a", "password": "wrong"})
     locked = login(client, "mer_a")
     assert locked.status_code == 429
     assert client.get("/merchant/").status_code == 302  # not signed in

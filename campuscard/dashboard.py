@@ -1,0 +1,49 @@
+"""The card centre's front page (the admin index): what needs attention today, from every
+app's selectors. Read-only; one call per panel."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.utils import timezone
+
+from accounts.formatting import yuan
+from accounts.models import Card
+from accounts.timeutil import BUSINESS_TZ, business_day
+from settlement import selectors as settlement_selectors
+from settlement.portal.charts import bar_chart
+from terminals import portal_selectors as tps
+
+
+def cards_frozen_on(day: dt.date) -> int:
+    """Cards frozen on a business day and still frozen. (A read of accounts' table: belongs in
+    accounts.selectors, which has no such count yet.)"""
+    start = dt.datetime.combine(day, dt.time.min, tzinfo=BUSINESS_TZ)
+    return Card.objects.filter(status="frozen", status_changed_at__gte=start,
+                               status_changed_at__lt=start + dt.timedelta(days=1)).count()
+
+
+def dashboard_data(*, today: dt.date | None = None) -> dict:
+    today = today or business_day()
+    series = tps.records_daily(start=today - dt.timedelta(days=29), end=today)
+    lag = tps.posting_lag()
+    exceptions = tps.open_exceptions_by_kind()
+    close_exceptions: dict[str, int] = {}
+    for kind in settlement_selectors.day_exceptions_open().values_list("kind", flat=True):
+        close_exceptions[kind] = close_exceptions.get(kind, 0) + 1
+    terminals = tps.terminals_needing_attention()
+    today_totals = tps.records_on_day(day=today)
+    return {
+        "today": today,
+        "now": timezone.now(),
+        "records_today": today_totals["count"],
+        "amount_today": yuan(today_totals["amount"]),
+        "lag": lag,
+        "lag_seconds": int(lag["oldest_seconds"]),
+        "exceptions": exceptions,
+        "close_exceptions": dict(sorted(close_exceptions.items())),
+        "exceptions_total": sum(exceptions.values()) + sum(close_exceptions.values()),
+        "terminals": terminals,
+        "frozen_today": cards_frozen_on(today),
+        "chart": bar_chart([(d["day"].strftime("%m-%d"), d["amount"]) for d in series]),
+    }
