@@ -8,6 +8,7 @@ import pytest
 from accounts import services
 from accounts.models import BlockListEntry, Card
 from tests.accounts.helpers import formal_card, fund
+from tests.terminals.conftest import admin_user, gateway, make_terminal, merchants, vterm  # noqa: F401
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -78,3 +79,57 @@ def test_kiosk_returns_to_start_when_idle_and_forgets_the_person(page, holder_ca
     assert "88.00" not in page.content()  # Back shows no one's data: the server forgot them
     shot(page, "idle")
     assert Card.objects.get(pk=holder_card.pk).status == "active"
+
+
+def test_r_loss_1_r_term_3_kiosk_loss_reaches_a_connected_terminal(page, holder_card, gateway, vterm, shot):  # noqa: F811
+    """The whole path: a holder reports the card lost at the kiosk in the browser, and a simulated
+    terminal connected to the real TCP gateway receives the block as a push (R-TERM-3)."""
+    import asyncio
+    import threading
+    import time
+
+    card = holder_card
+    vt = vterm()
+    ready, result = threading.Event(), {}
+
+    async def terminal():
+        await vt.connect("127.0.0.1", gateway.port)
+        await vt.sync_blocklist()
+        ready.set()
+        await asyncio.wait_for(vt.push_event.wait(), 20)
+        result["pushed_at"] = time.monotonic()
+        await vt.sync_blocklist()  # confirm the version, as a real terminal does
+        await vt.close()
+
+    # The terminal runs on its own event loop, in its own thread, as a separate device would.
+    thread = threading.Thread(target=lambda: result.setdefault("error", _run(terminal())), daemon=True)
+    thread.start()
+    assert ready.wait(15), "the virtual terminal did not sign in"
+    assert card.card_no not in vt.blocked
+    sign_in(page, "20260042", PW)
+    page.click(f"#card-{card.card_no} a.report")
+    page.click("#confirm")
+    page.wait_for_selector("#reported")
+    tapped = time.monotonic()
+    thread.join(25)
+    assert result.get("error") is None, result["error"]
+    assert card.card_no in vt.blocked
+    assert result["pushed_at"] - tapped < 2.0
+    shot(page, "pushed")
+    from terminals.models import Terminal
+
+    assert Terminal.objects.get(pk=vt.terminal_id).blocklist_version == vt.blocklist_version
+
+
+def _run(coro):
+    try:
+        asyncio_run(coro)
+    except Exception as exc:  # reported to the test thread
+        return repr(exc)
+    return None
+
+
+def asyncio_run(coro):
+    import asyncio
+
+    return asyncio.run(coro)
