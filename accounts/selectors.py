@@ -85,3 +85,24 @@ def cash_accounts_by_operator(*, operator_nos) -> dict[int, int]:
             "operator_id", "id"
         )
     )
+
+
+def cards_purse_state(*, card_nos=None, active_only: bool = False, limit: int | None = None) -> list[dict]:
+    """Cards with their purse's host state (库: account balance; 卡: last counter and balance seen;
+    pending credit), for the terminal simulator and its verification. With active_only, one card
+    per purse (a purse shared by two live cards cannot be modelled as one card), richest first."""
+    qs = Card.objects.all()
+    if card_nos is not None:
+        qs = qs.filter(card_no__in=list(card_nos))
+    if active_only:
+        qs = qs.filter(status="active").order_by("purse_id", "card_no").distinct("purse_id")
+    rows = [
+        {"card_no": n, "card_type": t, "status": s, "purse_id": p, "card_counter": c, "card_balance": b,
+         "pending": pend, "balance": bal}
+        for n, t, s, p, c, b, pend, bal in qs.values_list(
+            "card_no", "card_type", "status", "purse_id", "purse__card_counter", "purse__card_balance",
+            "purse__pending", "purse__account__balance")
+    ]
+    if active_only:
+        rows.sort(key=lambda r: (-r["card_balance"], r["card_no"]))
+    return rows[:limit] if limit is not None else rows
