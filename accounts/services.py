@@ -269,10 +269,12 @@ def holder_reopen(*, actor, holder: Cardholder, reason: str) -> Cardholder:
 
 def _new_card(*, card_type: int, holder, purse: Purse, issued_on: dt.date, unit=None, batch=None,
               replaces=None, label: str = "", valid_until: dt.date | None = None) -> Card:
+    valid_until = valid_until or validity.initial_validity(card_type, holder, issued_on)
+    if valid_until < issued_on:  # R-CARD-9: it would only pay until tonight's expiry run
+        raise BusinessError(f"{holder}: the card would be valid only until {valid_until}, which has passed.")
     card = Card(
         card_no=_next_card_no(), card_type=card_type, holder=holder, purse=purse, issued_on=issued_on,
-        valid_until=valid_until or validity.initial_validity(card_type, holder, issued_on),
-        unit=unit, batch=batch, replaces=replaces, label=label,
+        valid_until=valid_until, unit=unit, batch=batch, replaces=replaces, label=label,
     )
     try:
         with transaction.atomic():

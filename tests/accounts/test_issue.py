@@ -176,8 +176,6 @@ def test_card_numbers_are_unique_and_fit_32_bits(staff):
     assert len(set(numbers)) == 4 and all(0 < n <= 0xFFFFFFFF for n in numbers)
 
 
-@pytest.mark.xfail(strict=True, reason="known bug, not fixed: campuscard/management/commands/seed_demo.py "
-                   "issues formal cards to students who graduated in 2024/2025 and relies on it")
 def test_a_card_is_never_issued_already_past_its_validity_R_CARD_9(staff):
     """A student whose graduation date has passed is no longer enrolled: a card valid only until
     a past date would pay until the nightly expiry run, so it is refused."""

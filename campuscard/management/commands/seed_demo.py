@@ -70,8 +70,9 @@ class Command(BaseCommand):
         for i in range(n_holders):
             category = categories[i % len(categories)]
             name = rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.randint(1, 2)))
-            number = f"{2020 + i % 6}{i:05d}"
-            start = dt.date(2020 + i % 6, 9, 1)
+            # Students enrolled one to three years ago: every demo student is still studying.
+            start = dt.date(today.year - 1 - i % 3, 9, 1)
+            number = f"{start.year}{i:05d}"
             end = (dt.date(start.year + 4, 6, 30) if category in STUDENT_CATEGORIES
                    else dt.date(today.year + rng.randint(1, 4), 12, 31))
             fields = dict(category=category, unit=rng.choice(units), start_date=start, end_date=end,
