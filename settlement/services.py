@@ -377,7 +377,8 @@ def settlement_compute(*, period_start: dt.date, period_end: dt.date, actor=None
         merchant_filter, extra = "AND merchant_id = ANY(%s)", [list(merchant_ids)]
     with transaction.atomic(), connection.cursor() as cur:
         # Fee: 0.5% of what is actually settled (consumption less refunds and corrections),
-        # half-up once per settlement, integer arithmetic (R-SET-2).
+        # half-up once per settlement, integer arithmetic (R-SET-2): the sums are cast to bigint,
+        # or PostgreSQL would divide numerics and round 0.995 up to 1.
         cur.execute(
             f"""INSERT INTO settlement_statement (kind, merchant_id, period_start, period_end, status, purchases,
                     consumption, refunds, corrections, held_count, held_amount, fee_base, fee, net, computed_at,
@@ -385,10 +386,10 @@ def settlement_compute(*, period_start: dt.date, period_end: dt.date, actor=None
                 SELECT 'merchant', merchant_id, %s, %s, 'open', purchases, consumption, refunds, corrections,
                        held_count, held_amount, fee_base, (fee_base * 5 + 500) / 1000,
                        consumption - refunds - corrections - (fee_base * 5 + 500) / 1000, %s, FALSE, '', ''
-                FROM (SELECT merchant_id, SUM(purchases) AS purchases, SUM(settled) AS consumption,
-                             SUM(refunds) AS refunds, SUM(corrections) AS corrections, SUM(held_count) AS held_count,
-                             SUM(held_amount) AS held_amount,
-                             GREATEST(SUM(settled) - SUM(refunds) - SUM(corrections), 0) AS fee_base
+                FROM (SELECT merchant_id, SUM(purchases)::bigint AS purchases, SUM(settled)::bigint AS consumption,
+                             SUM(refunds)::bigint AS refunds, SUM(corrections)::bigint AS corrections,
+                             SUM(held_count)::bigint AS held_count, SUM(held_amount)::bigint AS held_amount,
+                             GREATEST(SUM(settled) - SUM(refunds) - SUM(corrections), 0)::bigint AS fee_base
                       FROM settlement_daymerchanttotal WHERE day BETWEEN %s AND %s {merchant_filter}
                       GROUP BY merchant_id) t
                 {_UPSERT}""",
@@ -402,8 +403,8 @@ def settlement_compute(*, period_start: dt.date, period_end: dt.date, actor=None
                         consumption, refunds, corrections, held_count, held_amount, fee_base, fee, net, computed_at,
                         applied_late, check_note, bank_ref)
                     SELECT 'surcharge', NULL, %s, %s, 'open', 0, c, r, 0, 0, 0, 0, 0, c - r, %s, FALSE, '', ''
-                    FROM (SELECT COALESCE(SUM(movement) FILTER (WHERE source = 'batch'), 0) AS c,
-                                 COALESCE(-SUM(movement) FILTER (WHERE source IN ('refund', 'refund-sur')), 0) AS r
+                    FROM (SELECT COALESCE(SUM(movement) FILTER (WHERE source = 'batch'), 0)::bigint AS c,
+                                 COALESCE(-SUM(movement) FILTER (WHERE source IN ('refund', 'refund-sur')), 0)::bigint AS r
                           FROM settlement_dayaccounttotal WHERE day BETWEEN %s AND %s AND kind = 'surcharge') t
                     WHERE c <> 0 OR r <> 0
                     {_UPSERT}""",
@@ -518,7 +519,8 @@ def _purse_for(record: Record):
 
 
 def _posted_purchase(record: Record) -> Record:
-    record = Record.objects.select_for_update().select_related("merchant__payable_account", "terminal").get(pk=record.pk)
+    record = Record.objects.select_for_update(of=("self",)).select_related("merchant__payable_account", "terminal").get(
+        pk=record.pk)
     if record.kind != RecordKind.PURCHASE or record.status != Record.Status.POSTED or record.merchant_id is None:
         raise BusinessError("Only a posted, settleable purchase can be refunded or corrected.")
     return record

@@ -20,7 +20,7 @@ def finance2(make_user):
 
 
 @pytest.fixture
-def till(make_terminal, rates):
+def till(make_terminal, rates):  # noqa: F811 (fixtures imported above)
     """till(kind) -> a Till on a new terminal of a merchant of that kind."""
 
     def make(kind):

@@ -131,3 +131,16 @@ def test_r_set_3_late_application_and_what_is_late(month, admin_user):
     st = services.statement_apply(actor=admin_user, statement=Statement.objects.get(merchant=month["dining"]),
                                   today=end + dt.timedelta(days=1))
     assert st.applied_late
+
+
+@pytest.mark.parametrize("amount", [99, 100, 199, 300, 1099, 1100])
+def test_r_set_2_settlement_sql_rounds_the_fee_exactly_like_integer_half_up(amount, till, funded_card, today, travel,
+                                                                          merchants):
+    t = till(MerchantKind.RETAIL)
+    card = t.card(funded_card(5000))
+    t.send([t.purchase(card, amount)])
+    travel(after_midnight(today))
+    services.day_close(day=today)
+    services.settlement_compute(period_start=today, period_end=today)
+    st = Statement.objects.get(merchant=merchants[MerchantKind.RETAIL])
+    assert (st.fee, st.net) == (services.management_fee(amount), amount - services.management_fee(amount))

@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+import datetime as dt
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from accounts.errors import BusinessError, NotAllowed
+from accounts.models import LedgerAccount
+from accounts.selectors import account_postings
+from accounts.services import system_account
+from accounts.timeutil import business_day
+
+from .. import reports, selectors, services
+from ..models import Statement
+
+FORMATS = {
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "pdf": "application/pdf",
+    "csv": "text/csv; charset=utf-8",
+}
+
+
+def finance_required(view):
+    """Finance staff (and the super admin): whoever may see settlement statements."""
+
+    @wraps(view)
+    @login_required(login_url="admin:login")
+    @never_cache
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_staff or not request.user.has_perm("settlement.view_statement"):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _period(request) -> tuple[dt.date, dt.date]:
+    """?month=YYYY-MM, default the previous month (the one being settled, R-SET-3)."""
+    raw = request.GET.get("month") or request.POST.get("month")
+    if raw:
+        try:
+            first = dt.datetime.strptime(raw, "%Y-%m").date()
+        except ValueError:
+            raise Http404 from None
+    else:
+        first = (business_day().replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    last = (first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+    return first, last
+
+
+def _file(data: bytes, name: str, fmt: str) -> HttpResponse:
+    response = HttpResponse(data, content_type=FORMATS[fmt])
+    response["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
+    return response
+
+
+@finance_required
+def home(request):
+    start, end = _period(request)
+    statements = selectors.statements_for(period_start=start, period_end=end).order_by("kind", "merchant__code")
+    return render(request, "finance/home.html", {
+        "start": start, "end": end, "month": start.strftime("%Y-%m"), "statements": statements,
+        "late": selectors.statements_late(today=business_day()), "yesterday": business_day() - dt.timedelta(days=1),
+        "can_approve": request.user.has_perm("settlement.approve_statement"),
+        "can_pay": request.user.has_perm("settlement.pay_statement"),
+    })
+
+
+@finance_required
+@require_POST
+def statement_action(request, pk: int, action: str):
+    statement = get_object_or_404(Statement, pk=pk)
+    try:
+        if action == "approve":
+            services.statement_approve(actor=request.user, statement=statement)
+        elif action == "pay":
+            services.statement_pay(actor=request.user, statement=statement, bank_ref=request.POST.get("bank_ref", ""))
+        else:
+            raise Http404
+    except NotAllowed as exc:
+        raise PermissionDenied(str(exc)) from exc
+    except BusinessError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("Done."))
+    return redirect(f"{reverse('finance:home')}?month={statement.period_start:%Y-%m}")
+
+
+@finance_required
+def settlement_report(request, fmt: str):
+    if fmt not in FORMATS:
+        raise Http404
+    start, end = _period(request)
+    render_fn = {"xlsx": reports.settlement_report_xlsx, "pdf": reports.settlement_report_pdf,
+                 "csv": reports.settlement_report_csv}[fmt]
+    return _file(render_fn(period_start=start, period_end=end), f"settlement-{start:%Y-%m}", fmt)
+
+
+@finance_required
+def payout_list(request, fmt: str):
+    if fmt not in ("xlsx", "pdf", "csv"):
+        raise Http404
+    start, end = _period(request)
+    return _file(reports.payout_list(period_start=start, period_end=end, fmt=fmt), f"payouts-{start:%Y-%m}", fmt)
+
+
+@finance_required
+def day_close_report(request, fmt: str):
+    if fmt not in FORMATS:
+        raise Http404
+    try:
+        day = dt.date.fromisoformat(request.GET.get("day", ""))
+    except ValueError:
+        raise Http404 from None
+    if selectors.day_close_get(day=day) is None:
+        messages.error(request, _("The day %(day)s is not closed yet.") % {"day": day})
+        return redirect("finance:home")
+    return _file(reports.day_close_report(day=day, fmt=fmt), f"day-close-{day}", fmt)
+
+
+SPECIAL = {"card_fee": LedgerAccount.Kind.CARD_FEE, "mgmt_fee": LedgerAccount.Kind.MGMT_FEE}
+
+
+@finance_required
+def special_accounts(request):
+    if not request.user.has_perm("accounts.view_ledgeraccount"):
+        raise PermissionDenied
+    accounts = []
+    for kind in SPECIAL.values():
+        account = system_account(kind)
+        accounts.append({"account": account, "postings": account_postings(account=account)[:100]})
+    return render(request, "finance/special_accounts.html", {"accounts": accounts})
