@@ -10,14 +10,16 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--port", default="8000")
+        parser.add_argument("--gateway", default="127.0.0.1:9100", help="POS gateway host:port")
 
-    def handle(self, *args, port="8000", **opts):
+    def handle(self, *args, port="8000", gateway="127.0.0.1:9100", **opts):
         base = f"http://127.0.0.1:{port}"
         lines = [
             "",
             "CampusCard is starting (Ctrl-C stops it):",
             f"  Staff admin (card centre, finance)   {base}/admin/",
             f"  English interface                    {base}/admin/  (language switch at the top)",
+            f"  POS terminal gateway (TCP)           {gateway}  (5 simulated terminals trade on it)",
             "",
             "Demo logins (demo data only):",
             *[f"  {u:<10} {p:<22} {r}" for u, r, p in DEMO_USERS],
