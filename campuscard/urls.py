@@ -14,6 +14,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("kiosk/", include("accounts.kiosk.urls")),
     path("merchant/", include("settlement.portal.urls")),
+    path("finance/", include("settlement.finance.urls")),
     path("api/v1/", include("campuscard.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(api_version="1", permission_classes=[]), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema", permission_classes=[]), name="api-docs"),

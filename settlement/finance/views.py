@@ -44,7 +44,16 @@ def finance_required(view):
 
 
 def _period(request) -> tuple[dt.date, dt.date]:
-    """?month=YYYY-MM, default the previous month (the one being settled, R-SET-3)."""
+    """?month=YYYY-MM, default the previous month (the one being settled, R-SET-3); or an agreed
+    other period (R-SET-1) as ?start=YYYY-MM-DD&end=YYYY-MM-DD."""
+    if request.GET.get("start") and request.GET.get("end"):
+        try:
+            start, end = dt.date.fromisoformat(request.GET["start"]), dt.date.fromisoformat(request.GET["end"])
+        except ValueError:
+            raise Http404 from None
+        if start > end:
+            raise Http404
+        return start, end
     raw = request.GET.get("month") or request.POST.get("month")
     if raw:
         try:
@@ -69,6 +78,7 @@ def home(request):
     statements = selectors.statements_for(period_start=start, period_end=end).order_by("kind", "merchant__code")
     return render(request, "finance/home.html", {
         "start": start, "end": end, "month": start.strftime("%Y-%m"), "statements": statements,
+        "period_query": f"start={start}&end={end}",
         "late": selectors.statements_late(today=business_day()), "yesterday": business_day() - dt.timedelta(days=1),
         "can_approve": request.user.has_perm("settlement.approve_statement"),
         "can_pay": request.user.has_perm("settlement.pay_statement"),
@@ -92,7 +102,7 @@ def statement_action(request, pk: int, action: str):
         messages.error(request, str(exc))
     else:
         messages.success(request, _("Done."))
-    return redirect(f"{reverse('finance:home')}?month={statement.period_start:%Y-%m}")
+    return redirect(f"{reverse('finance:home')}?start={statement.period_start}&end={statement.period_end}")
 
 
 @finance_required
@@ -137,5 +147,7 @@ def special_accounts(request):
     accounts = []
     for kind in SPECIAL.values():
         account = system_account(kind)
-        accounts.append({"account": account, "postings": account_postings(account=account)[:100]})
+        # Shown on the account's natural side: money coming into a fee account is positive.
+        rows = [{"posting": p, "amount": p.amount * account.normal} for p in account_postings(account=account)[:100]]
+        accounts.append({"account": account, "postings": rows})
     return render(request, "finance/special_accounts.html", {"accounts": accounts})
