@@ -24,13 +24,19 @@ from .helpers import Till
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def start_worker():
+def subprocess_env():
+    """The environment for a worker or gateway process that must use this test database."""
     env = dict(os.environ)
     db = connection.settings_dict
     # The worker must use the test database; a socket directory (embedded PostgreSQL) is URL-encoded.
     host = quote(str(db["HOST"] or "127.0.0.1"), safe="")
     env["DATABASE_URL"] = f"postgres://{db['USER']}@{host}:{db['PORT'] or 5432}/{db['NAME']}"
     env["REDIS_URL"] = settings.REDIS_URL
+    return env
+
+
+def start_worker():
+    env = subprocess_env()
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "campuscard", "worker", "-l", "warning", "--concurrency", "1",
          "--pool", "solo", "--without-heartbeat", "--without-gossip", "--without-mingle"],
