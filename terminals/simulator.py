@@ -550,7 +550,8 @@ class SimTerminal:
         if card.card_no in self.vt.blocked:
             st.refused["blocked"] += 1
             return False
-        if not card.pending_written and not self.offline and self.rng.random() < 0.5:
+        if not card.pending_written and not self.offline:
+            # A top-up point asks for pending credit whenever a card is presented (0x40).
             pend = await self.call(P.MsgType.PENDING_REQ, P.PendingReq(card_no=card.card_no).encode())
             if pend.result == P.PendingResult.OK and pend.pending > 0:
                 # Written once per run: the host's pending only falls when this record is posted.
@@ -558,8 +559,9 @@ class SimTerminal:
                 self._new_record(card, P.RecordKind.DEPOSIT, pend.pending, 0, 0)
                 st.made["pending_deposit"] += 1
                 st.fen["pending_deposit"] += pend.pending
-                card.wants_topup = card.spendable < LOW_BALANCE
-                return True
+                if card.spendable >= LOW_BALANCE:
+                    card.wants_topup = False
+                    return True
         amount = self.rng.choice(TOPUP_AMOUNTS)
         rec = self._new_record(card, P.RecordKind.DEPOSIT, amount, 0, self.sim.operator_no)
         card.unposted += amount

@@ -1,0 +1,99 @@
+"""The terminal simulator against the real TCP gateway on a real socket, faults on, then posting,
+then the checks: every acknowledged record stored once and byte for byte, each purse equal to its
+virtual card (卡 and 库), the ledger balanced."""
+
+import asyncio
+import datetime as dt
+import threading
+
+import pytest
+
+from accounts import services as acc
+from accounts.models import CardType
+from terminals import simulator
+from terminals.models import Batch, Record, RecordConflict
+from terminals.simulator import SHANGHAI, SimConfig, Simulation
+
+K = simulator.K
+
+
+def test_canteen_rate_peaks_at_lunch_and_dinner():
+    lunch = simulator.rate_per_minute(K.DINING, 12.0)
+    assert lunch > simulator.rate_per_minute(K.DINING, 17.9) > simulator.rate_per_minute(K.DINING, 15.0)
+    assert simulator.rate_per_minute(K.DINING, 3.0) == simulator.NIGHT_RATE
+    assert simulator.rate_per_minute(K.WATER, 21.3) > simulator.rate_per_minute(K.WATER, 12.0)
+    assert simulator.rate_per_minute(K.TOPUP, 2.0) == 0
+
+
+@pytest.fixture
+def cashier(make_user):
+    return make_user("cashier1", "cash_operator")
+
+
+@pytest.fixture
+def sim_cards(admin_user, funded_card):
+    """Cards of every type: funded ones, empty ones (they queue at the top-up point), and one
+    whose holder has pending credit from a refund (written at the top-up point, operator 0)."""
+    cards = [funded_card(20000) for _ in range(8)]
+    cards += [funded_card(15000, CardType.CONSUMPTION) for _ in range(6)]
+    cards += [funded_card(0) for _ in range(3)]
+    acc.account_adjust(actor=admin_user, holder=cards[-1].holder, kind="refund_holder", amount=3000,
+                       reason="bank reconciliation")
+    return cards
+
+
+def test_r_term_3_simulator_with_faults_every_acknowledged_record_posted_once_purses_match(
+        gateway, admin_user, rates, merchants, cashier, sim_cards):
+    """Faults on (R-DUP-1 resends, recollect), offline terminals (R-TERM-2), surcharges (R-SUR-1,
+    R-SUR-2), a kiosk loss report pushed mid-run (R-LOSS-1, R-TERM-3)."""
+    specs = simulator.terminals_setup(count=7, actor=admin_user, key_files=[], save_to=None)
+    assert {s.kind for s in specs} == set(K)
+    cards = simulator.cards_setup(count=50, card_nos=[c.card_no for c in sim_cards])
+    assert len(cards) == len(sim_cards)
+    operator = simulator.operator_setup(cashier)
+    lunch = dt.datetime.now(SHANGHAI).replace(hour=11, minute=50)
+    config = SimConfig(minutes=40, speed=160, seed=3, tcp=("127.0.0.1", gateway.port), offline_share=0.4,
+                       faults=True, fault_rate=0.3, batch_size=8, upload_every=0.4, heartbeat_every=1.5,
+                       reply_timeout=5, start=lunch)
+    tids = [s.terminal_id for s in specs]
+    sim = Simulation(config, specs, cards, operator_no=operator.pk, deposit_status=simulator.deposits_posted,
+                     poster=lambda: simulator.post_waiting(tids))
+
+    lost_card = sim_cards[0]  # a formal card: it can be reported lost at the kiosk
+
+    def report_loss():
+        acc.card_report_loss(card=lost_card, channel="kiosk", reason="lost at the canteen")
+        from django.db import connections
+
+        connections.close_all()
+
+    timer = threading.Timer(6.0, report_loss)
+    timer.start()
+    try:
+        stats = asyncio.run(asyncio.wait_for(sim.run(), 120))
+    finally:
+        timer.join()
+
+    made = sum(v for k, v in stats.made.items() if k != "offline")
+    assert made > 100, stats.summary()
+    assert stats.made["purchase"] and stats.made["deposit"] and stats.made["pending_deposit"] == 1
+    assert stats.made["offline"] > 0
+    assert stats.fen["surcharge"] > 0  # consumption cards at the canteen and the showers
+    assert sum(stats.faults.values()) > 0 and stats.resends > 0
+    assert stats.recollects > 0 and stats.lost == 0
+    assert stats.pushes > 0  # the loss report reached connected terminals at once
+    assert stats.acked == made, stats.summary()  # the end of the run uploads everything
+
+    result = simulator.verify(sim, wait_posted=60, post_inline=True)
+    assert result.ok, "\n".join(result.summary())
+    assert result.acked == made
+
+    # Stored once: one row per (terminal, term_seq), no faithful resend kept as a conflict.
+    assert Record.objects.filter(terminal_id__in=tids).count() == made
+    assert not RecordConflict.objects.filter(record__terminal_id__in=tids).exists()
+    assert Batch.objects.filter(terminal_id__in=tids).count() >= stats.batches
+    assert not Record.objects.filter(terminal_id__in=tids, status="exception").exists()
+    # After the push no terminal charged the lost card.
+    lost_at = lost_card.__class__.objects.get(pk=lost_card.pk).status_changed_at
+    late = Record.objects.filter(card_no=lost_card.card_no, time__gt=lost_at + dt.timedelta(seconds=2))
+    assert not late.exists()
