@@ -1,0 +1,303 @@
+"""Settlement in the admin: thin. Every button parses a form, calls one service or report
+function and shows its message; rows written by services are read-only here."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.translation import gettext_lazy as _
+
+from accounts.errors import BusinessError
+from accounts.formatting import yuan
+
+from . import reports, services
+from .models import (
+    AdjustmentRequest,
+    CloseException,
+    Correction,
+    DayClose,
+    GraduationClosure,
+    MerchantPolicy,
+    Refund,
+    Statement,
+)
+
+
+class ReadOnly:
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def _file(data: bytes, fmt: str, name: str) -> HttpResponse:
+    resp = HttpResponse(data, content_type=reports.CONTENT_TYPES[fmt])
+    resp["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
+    return resp
+
+
+def _form_view(model_admin, request, *, title, form_class, on_valid, intro=""):
+    """GET shows the form; a valid POST calls on_valid(cleaned_data), which returns a response
+    or a message; a BusinessError is shown on the form."""
+    form = form_class(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            result = on_valid(form.cleaned_data)
+        except BusinessError as exc:
+            form.add_error(None, exc)
+        else:
+            if isinstance(result, HttpResponse):
+                return result
+            model_admin.message_user(request, result, messages.SUCCESS)
+            return HttpResponseRedirect(reverse(f"admin:settlement_{model_admin.model._meta.model_name}_changelist"))
+    ctx = {**model_admin.admin_site.each_context(request), "title": title, "form": form, "intro": intro,
+           "opts": model_admin.model._meta}
+    return TemplateResponse(request, "settlement/admin_form.html", ctx)
+
+
+def _run(request, model_admin, fn, ok):
+    try:
+        fn()
+    except BusinessError as exc:
+        model_admin.message_user(request, "; ".join(exc.messages), messages.ERROR)
+    else:
+        model_admin.message_user(request, ok, messages.SUCCESS)
+
+
+class DayForm(forms.Form):
+    day = forms.DateField(label=_("business day"), widget=forms.DateInput(attrs={"type": "date"}))
+
+
+class PeriodForm(forms.Form):
+    period_start = forms.DateField(label=_("from"), widget=forms.DateInput(attrs={"type": "date"}))
+    period_end = forms.DateField(label=_("to"), widget=forms.DateInput(attrs={"type": "date"}))
+
+
+class ReportForm(PeriodForm):
+    fmt = forms.ChoiceField(label=_("format"), choices=[("xlsx", "XLSX"), ("pdf", "PDF"), ("csv", "CSV")])
+
+
+class TextForm(forms.Form):
+    text = forms.CharField(label=_("reason / reference"), max_length=200)
+
+
+@admin.register(DayClose)
+class DayCloseAdmin(ReadOnly, admin.ModelAdmin):
+    list_display = ("day", "status", "records", "purchase_yuan", "deposit_yuan", "open_exceptions", "runs", "run_at",
+                    "duration_ms")
+    list_filter = ("status",)
+    date_hierarchy = "day"
+    actions = ["rerun", "download_xlsx", "download_pdf", "download_csv"]
+    readonly_fields = [f.name for f in DayClose._meta.fields]
+
+    @admin.display(description=_("purchases (yuan)"))
+    def purchase_yuan(self, obj):
+        return yuan(obj.purchase_amount)
+
+    @admin.display(description=_("deposits (yuan)"))
+    def deposit_yuan(self, obj):
+        return yuan(obj.deposit_amount)
+
+    def get_urls(self):
+        return [path("run/", self.admin_site.admin_view(self.run_view), name="settlement_dayclose_run"),
+                *super().get_urls()]
+
+    def run_view(self, request):
+        if not request.user.has_perm("settlement.run_dayclose"):
+            raise PermissionDenied
+
+        def go(data):
+            dc = services.day_close(day=data["day"], actor=request.user)
+            return _("Day %(day)s closed: %(status)s.") % {"day": dc.day, "status": dc.get_status_display()}
+
+        return _form_view(self, request, title=_("Run the daily close"), form_class=DayForm, on_valid=go)
+
+    @admin.action(description=_("Run the close again"), permissions=["run"])
+    def rerun(self, request, queryset):
+        for dc in queryset:
+            _run(request, self, lambda d=dc.day: services.day_close(day=d, actor=request.user), _("Re-run done."))
+
+    def has_run_permission(self, request):
+        return request.user.has_perm("settlement.run_dayclose")
+
+    def _download(self, queryset, fmt):
+        dc = queryset.order_by("day").first()
+        return _file(reports.day_close_report(day=dc.day, fmt=fmt), fmt, f"day-close-{dc.day}")
+
+    @admin.action(description=_("Download the daily close report (XLSX)"))
+    def download_xlsx(self, request, queryset):
+        return self._download(queryset, "xlsx")
+
+    @admin.action(description=_("Download the daily close report (PDF)"))
+    def download_pdf(self, request, queryset):
+        return self._download(queryset, "pdf")
+
+    @admin.action(description=_("Download the daily close report (CSV)"))
+    def download_csv(self, request, queryset):
+        return self._download(queryset, "csv")
+
+
+@admin.register(CloseException)
+class CloseExceptionAdmin(ReadOnly, admin.ModelAdmin):
+    list_display = ("day", "kind", "ref", "detail", "amount", "resolved_at", "resolved_by", "resolve_link")
+    list_filter = ("kind", ("resolved_at", admin.EmptyFieldListFilter))
+    readonly_fields = [f.name for f in CloseException._meta.fields]
+
+    @admin.display(description=_("resolve"))
+    def resolve_link(self, obj):
+        from django.utils.html import format_html
+
+        if obj.resolved_at:
+            return "-"
+        return format_html('<a href="{}">{}</a>', reverse("admin:settlement_closeexception_resolve", args=[obj.pk]),
+                           _("Resolve"))
+
+    def get_urls(self):
+        return [path("<int:pk>/resolve/", self.admin_site.admin_view(self.resolve_view),
+                     name="settlement_closeexception_resolve"), *super().get_urls()]
+
+    def resolve_view(self, request, pk):
+        exc = get_object_or_404(CloseException, pk=pk)
+
+        def go(data):
+            services.close_exception_resolve(actor=request.user, exception=exc, resolution=data["text"])
+            return _("Resolved.")
+
+        return _form_view(self, request, title=_("Resolve: %s") % exc, form_class=TextForm, on_valid=go)
+
+
+@admin.register(Statement)
+class StatementAdmin(ReadOnly, admin.ModelAdmin):
+    list_display = ("period_start", "period_end", "kind", "merchant", "purchases", "consumption", "refunds",
+                    "corrections", "fee", "net", "status", "applied_late")
+    list_filter = ("status", "kind", "period_start", "applied_late")
+    search_fields = ("merchant__code", "merchant__name")
+    readonly_fields = [f.name for f in Statement._meta.fields]
+    actions = ["check", "approve"]
+
+    def get_urls(self):
+        v = self.admin_site.admin_view
+        return [
+            path("compute/", v(self.compute_view), name="settlement_statement_compute"),
+            path("report/", v(self.report_view), name="settlement_statement_report"),
+            path("payouts/", v(self.payouts_view), name="settlement_statement_payouts"),
+            path("<int:pk>/pay/", v(self.pay_view), name="settlement_statement_pay"),
+            *super().get_urls(),
+        ]
+
+    def compute_view(self, request):
+        def go(data):
+            n = services.settlement_compute(actor=request.user, **data)
+            return _("%(n)d statements computed.") % {"n": n}
+
+        return _form_view(self, request, title=_("Compute settlements for a period"), form_class=PeriodForm,
+                          on_valid=go, intro=_("Built from the daily closes; checked, approved and paid ones stay."))
+
+    def report_view(self, request):
+        if not request.user.has_perm("settlement.view_statement"):
+            raise PermissionDenied
+        fns = {"xlsx": reports.settlement_report_xlsx, "pdf": reports.settlement_report_pdf,
+               "csv": reports.settlement_report_csv}
+
+        def go(data):
+            data = dict(data)
+            fmt = data.pop("fmt")
+            return _file(fns[fmt](**data), fmt, f"settlement-{data['period_start']}-{data['period_end']}")
+
+        return _form_view(self, request, title=_("Department settlement report (部门结算报表)"), form_class=ReportForm,
+                          on_valid=go)
+
+    def payouts_view(self, request):
+        if not request.user.has_perm("settlement.view_statement"):
+            raise PermissionDenied
+
+        def go(data):
+            data = dict(data)
+            fmt = data.pop("fmt")
+            return _file(reports.payout_list(fmt=fmt, **data), fmt, "payouts")
+
+        return _form_view(self, request, title=_("Payout list"), form_class=ReportForm, on_valid=go)
+
+    def pay_view(self, request, pk):
+        st = get_object_or_404(Statement, pk=pk)
+
+        def go(data):
+            services.statement_pay(actor=request.user, statement=st, bank_ref=data["text"])
+            return _("Payout recorded.")
+
+        return _form_view(self, request, title=_("Record the payout of %s") % st, form_class=TextForm, on_valid=go,
+                          intro=_("Net %(net)s yuan, fee %(fee)s yuan.") % {"net": yuan(st.net), "fee": yuan(st.fee)})
+
+    @admin.action(description=_("Checked with the merchant"))
+    def check(self, request, queryset):
+        for st in queryset:
+            _run(request, self, lambda s=st: services.statement_check(actor=request.user, statement=s), _("Checked."))
+
+    @admin.action(description=_("Approve (finance)"))
+    def approve(self, request, queryset):
+        for st in queryset:
+            _run(request, self, lambda s=st: services.statement_approve(actor=request.user, statement=s),
+                 _("Approved."))
+
+
+@admin.register(Correction)
+class CorrectionAdmin(ReadOnly, admin.ModelAdmin):
+    list_display = ("id", "merchant", "record", "amount", "status", "requested_by", "requested_at", "decided_by")
+    list_filter = ("status",)
+    readonly_fields = [f.name for f in Correction._meta.fields]
+    actions = ["approve"]
+
+    @admin.action(description=_("Approve: credit the holder from the merchant"))
+    def approve(self, request, queryset):
+        for c in queryset:
+            _run(request, self, lambda c=c: services.correction_decide(actor=request.user, correction=c, approve=True),
+                 _("Corrected."))
+
+
+@admin.register(AdjustmentRequest)
+class AdjustmentRequestAdmin(ReadOnly, admin.ModelAdmin):
+    list_display = ("id", "holder", "kind", "amount", "status", "requested_by", "decided_by", "decided_at")
+    list_filter = ("status", "kind")
+    readonly_fields = [f.name for f in AdjustmentRequest._meta.fields]
+    actions = ["approve"]
+
+    @admin.action(description=_("Approve and post (a second person)"))
+    def approve(self, request, queryset):
+        for r in queryset:
+            _run(request, self, lambda r=r: services.adjustment_decide(actor=request.user, request=r, approve=True),
+                 _("Posted."))
+
+
+@admin.register(Refund)
+class RefundAdmin(ReadOnly, admin.ModelAdmin):
+    list_display = ("id", "merchant", "record", "kind", "from_merchant", "from_surcharge", "actor", "created_at")
+    list_filter = ("kind",)
+    readonly_fields = [f.name for f in Refund._meta.fields]
+
+
+@admin.register(MerchantPolicy)
+class MerchantPolicyAdmin(ReadOnly, admin.ModelAdmin):
+    list_display = ("merchant", "repeat_offender", "reason", "changed_by", "changed_at")
+    readonly_fields = [f.name for f in MerchantPolicy._meta.fields]
+
+
+@admin.register(GraduationClosure)
+class GraduationClosureAdmin(ReadOnly, admin.ModelAdmin):
+    list_display = ("id", "cohort", "holders", "paid", "total", "without_bank_card", "actor", "created_at")
+    readonly_fields = [f.name for f in GraduationClosure._meta.fields]
+    actions = ["bank_file"]
+
+    @admin.action(description=_("Download the bank transfer file (CSV)"))
+    def bank_file(self, request, queryset):
+        closure = queryset.first()
+        return _file(reports.closure_bank_file_csv(closure=closure), "csv", f"graduation-{closure.pk}-bank")
+
