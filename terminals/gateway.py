@@ -28,7 +28,8 @@ P = protocol
 log = logging.getLogger("campuscard.gateway")
 
 IDLE_TIMEOUT = 90.0  # three missed heartbeats
-FRAME_TIMEOUT = 15.0  # a started frame must complete (slowloris)
+FRAME_TIMEOUT = 15.0  # a started frame must complete (slowloris); also the first frame's wait
+MAX_CONNECTIONS = 20_000  # file descriptors and memory stay bounded whatever connects
 
 
 class Connection:
@@ -59,14 +60,17 @@ class Connection:
 
 
 class Gateway:
-    def __init__(self, *, threads: int = 8):
+    def __init__(self, *, threads: int = 8, frame_timeout: float = FRAME_TIMEOUT, idle_timeout: float = IDLE_TIMEOUT,
+                 max_connections: int = MAX_CONNECTIONS):
+        self.frame_timeout, self.idle_timeout, self.max_connections = frame_timeout, idle_timeout, max_connections
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="gw-db")
         self.enqueue_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gw-enqueue")
         self.connections: dict[int, Connection] = {}
         self.server: asyncio.base_events.Server | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self._listener_stop = threading.Event()
-        self.stats = {"frames": 0, "batches": 0, "nacks": 0, "pushes": 0}
+        self.stats = {"frames": 0, "batches": 0, "nacks": 0, "pushes": 0, "refused": 0}
+        self.open_connections = 0
 
     async def db(self, fn, *args, **kwargs):
         return await self.loop.run_in_executor(self.executor, lambda: fn(*args, **kwargs))
@@ -90,6 +94,17 @@ class Gateway:
         return self.server.sockets[0].getsockname()[1]
 
     async def handle(self, reader, writer):
+        if self.open_connections >= self.max_connections:
+            writer.close()  # beyond capacity: refuse at once rather than slow everyone down
+            self.stats["refused"] += 1
+            return
+        self.open_connections += 1
+        try:
+            await self._handle(reader, writer)
+        finally:
+            self.open_connections -= 1
+
+    async def _handle(self, reader, writer):
         conn = Connection(self, reader, writer)
         try:
             while not conn.closed:
@@ -105,7 +120,10 @@ class Gateway:
             conn.close()
 
     async def serve_frame(self, conn: Connection) -> bool:
-        header = await asyncio.wait_for(conn.reader.readexactly(P.HEADER_LEN), IDLE_TIMEOUT)
+        # A connection that has not signed in gets little time: half-open and slowloris
+        # connections cannot pile up; a signed-in terminal may idle between heartbeats.
+        wait = self.idle_timeout if conn.session and conn.session.signed_in else self.frame_timeout
+        header = await asyncio.wait_for(conn.reader.readexactly(P.HEADER_LEN), wait)
         self.stats["frames"] += 1
         # terminal_id and msg_seq sit at fixed offsets; read them whatever else is wrong.
         terminal_id = int.from_bytes(header[4:8], "big")
@@ -121,7 +139,7 @@ class Gateway:
             self.stats["nacks"] += 1
             await conn.nack(exc.code, terminal_id, msg_seq, info.key)
             return False
-        rest = await asyncio.wait_for(conn.reader.readexactly(body_len + P.TRAILER_LEN), FRAME_TIMEOUT)
+        rest = await asyncio.wait_for(conn.reader.readexactly(body_len + P.TRAILER_LEN), self.frame_timeout)
         raw = header + rest
         code = None
         if not P.check_crc(raw):

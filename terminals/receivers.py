@@ -54,9 +54,8 @@ def _device(application) -> dict:
     for _ in range(payload["count"]):
         terminal, key = services.terminal_add(actor=_centre(application), merchant=merchant,
                                               kind=payload.get("kind") or merchant.kind, owner=owner,
-                                              location=payload.get("location", "") or merchant.location)
-        # The form it came on (R-TERM-1); terminal_add has no argument for it yet.
-        Terminal.objects.filter(pk=terminal.pk).update(requisition_ref=application.reference)
+                                              location=payload.get("location", "") or merchant.location,
+                                              requisition_ref=application.reference)  # the form it came on
         made.append((terminal.pk, key.hex()))
     return {"terminals": made}
 

@@ -22,7 +22,8 @@ def _bump_params(terminal: Terminal) -> None:
 
 @transaction.atomic
 def terminal_add(*, actor, merchant: Merchant, kind: int | None = None, asset_no: str = "",
-                 owner: str = Terminal.Owner.SCHOOL, location: str = "") -> tuple[Terminal, bytes]:
+                 owner: str = Terminal.Owner.SCHOOL, location: str = "",
+                 requisition_ref: str = "") -> tuple[Terminal, bytes]:
     """Register a terminal for a merchant. Returns the terminal and its key, shown only once."""
     permission_require(actor, "terminals.add_terminal")
     kind = kind or merchant.kind
@@ -31,7 +32,8 @@ def terminal_add(*, actor, merchant: Merchant, kind: int | None = None, asset_no
     if merchant.status != Merchant.Status.ACTIVE:
         raise BusinessError(f"Merchant {merchant} is not active.")
     key = secrets.token_bytes(32)
-    terminal = Terminal.objects.create(kind=kind, key=key, asset_no=asset_no, owner=owner, location=location)
+    terminal = Terminal.objects.create(kind=kind, key=key, asset_no=asset_no, owner=owner, location=location,
+                                       requisition_ref=requisition_ref)
     Assignment.objects.create(terminal=terminal, merchant=merchant, valid_from=timezone.now())
     audit_write(action="terminal_add", actor=actor, terminal=terminal.pk, merchant=merchant.code)
     return terminal, key

@@ -80,8 +80,8 @@ from terminals.simclient import VirtualTerminal  # noqa: E402
 class RunningGateway:
     """The TCP gateway on 127.0.0.1 with an ephemeral port, on its own event loop thread."""
 
-    def __init__(self, threads: int = 4):
-        self.gw = Gateway(threads=threads)
+    def __init__(self, threads: int = 4, **options):
+        self.gw = Gateway(threads=threads, **options)
         self.threads = threads
         self.loop = asyncio.new_event_loop()
         ready = threading.Event()
