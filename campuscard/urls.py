@@ -5,12 +5,15 @@ from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from campuscard.health import health
+
 admin.site.site_header = _("CampusCard back office")
 admin.site.site_title = _("CampusCard")
 admin.site.index_title = _("Card centre")
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("health/", health, name="health"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("kiosk/", include("accounts.kiosk.urls")),
     path("merchant/", include("settlement.portal.urls")),
