@@ -19,8 +19,10 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/
 ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "test-artifacts"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser():
+    """Per test: Playwright's sync API keeps an asyncio loop running in this thread while it is
+    open, which would break later tests that call asyncio.run (the gateway tests)."""
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"no Chromium at {CHROMIUM}: `make test` installs Debian's chromium")
     sync_api = pytest.importorskip("playwright.sync_api")

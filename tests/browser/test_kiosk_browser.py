@@ -95,8 +95,13 @@ def test_r_loss_1_r_term_3_kiosk_loss_reaches_a_connected_terminal(page, holder_
     async def terminal():
         await vt.connect("127.0.0.1", gateway.port)
         await vt.sync_blocklist()
+        vt.push_event.clear()
         ready.set()
-        await asyncio.wait_for(vt.push_event.wait(), 20)
+        # Wait for the push that carries this card (an earlier push may arrive first).
+        deadline = time.monotonic() + 20
+        while card.card_no not in vt.blocked:
+            await asyncio.wait_for(vt.push_event.wait(), max(deadline - time.monotonic(), 0.01))
+            vt.push_event.clear()
         result["pushed_at"] = time.monotonic()
         await vt.sync_blocklist()  # confirm the version, as a real terminal does
         await vt.close()
