@@ -182,7 +182,7 @@ class StatementAdmin(ReadOnly, admin.ModelAdmin):
     list_filter = ("status", "kind", "period_start", "applied_late")
     search_fields = ("merchant__code", "merchant__name")
     readonly_fields = [f.name for f in Statement._meta.fields]
-    actions = ["check", "approve"]
+    actions = ["check_statements", "approve"]
 
     def get_urls(self):
         v = self.admin_site.admin_view
@@ -238,7 +238,7 @@ class StatementAdmin(ReadOnly, admin.ModelAdmin):
                           intro=_("Net %(net)s yuan, fee %(fee)s yuan.") % {"net": yuan(st.net), "fee": yuan(st.fee)})
 
     @admin.action(description=_("Checked with the merchant"))
-    def check(self, request, queryset):
+    def check_statements(self, request, queryset):
         for st in queryset:
             _run(request, self, lambda s=st: services.statement_check(actor=request.user, statement=s), _("Checked."))
 
