@@ -1,7 +1,8 @@
 """The card centre's back office (Django admin) for cardholders, cards, purses and the ledger.
 
-Nothing here writes business rows directly: cardholders are created and changed through
-services.holder_create/holder_update, and every button calls one service (admin_views).
+Nothing here writes business rows directly: cardholders, units and fees are saved through their
+services (holder_create/update, unit_create/update/unit_agents_set, fee_schedule_add), and every
+button calls one service (admin_views).
 Ledger accounts, journals, postings, purses, block-list entries and the audit log are read-only.
 """
 
@@ -17,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from . import admin_views, selectors, services
 from .errors import BusinessError
 from .formatting import yuan
-from .forms import PERSON_NAME, CardholderAdminForm, FeeScheduleAddForm
+from .forms import PERSON_NAME, CardholderAdminForm, FeeScheduleAddForm, UnitAdminForm
 from .models import (
     AuditLog,
     BlockListEntry,
@@ -44,6 +45,43 @@ class ReadOnlyMixin:
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ServiceFormMixin:
+    """For a ModelAdmin whose save_model calls a service: a BusinessError from the service (its
+    transaction rolled back) shows the same form again, bound to what was typed, with the service's
+    message as a form error, instead of a server error."""
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except BusinessError as exc:
+            if request.method != "POST" or hasattr(request, "_service_error"):
+                raise
+            request._service_error = exc
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        error = getattr(request, "_service_error", None)
+        if error is None:
+            return form
+
+        class ServiceRefusedForm(form):
+            def clean(self):
+                cleaned = super().clean()
+                for message in error.messages:
+                    self.add_error(None, message)
+                return cleaned
+
+        return ServiceRefusedForm
+
+    @staticmethod
+    def _saved(obj, saved) -> None:
+        """Point the admin's unsaved instance at the row the service wrote."""
+        obj.pk = saved.pk
+        obj._state.adding = False
+        obj.refresh_from_db()
 
 
 def _link(obj, text=None):
@@ -101,7 +139,7 @@ class CardInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(Cardholder)
-class CardholderAdmin(admin.ModelAdmin):
+class CardholderAdmin(ServiceFormMixin, admin.ModelAdmin):
     form = CardholderAdminForm
     list_display = ("number", "holder_name", "id_number_display", "category", "unit", "status", "balance_display")
     list_filter = ("status", "category", "unit")
@@ -193,39 +231,11 @@ class CardholderAdmin(admin.ModelAdmin):
             name, category = data.pop("name"), data.pop("category")
             holder = services.holder_create(actor=request.user, number=form.cleaned_data["number"], name=name,
                                             category=category, **data)
-        obj.pk = holder.pk
-        obj._state.adding = False
-        obj.refresh_from_db()
+        self._saved(obj, holder)
 
     def save_formset(self, request, form, formset, change):
         # Cards change only through their buttons: the read-only inline saves nothing.
         formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except BusinessError as exc:
-            # The service refused (its transaction rolled back). Show the same form again, bound to
-            # what was typed, with the service's message as a form error.
-            if request.method != "POST" or hasattr(request, "_service_error"):
-                raise
-            request._service_error = exc
-            return super().changeform_view(request, object_id, form_url, extra_context)
-
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        form = super().get_form(request, obj, change, **kwargs)
-        error = getattr(request, "_service_error", None)
-        if error is None:
-            return form
-
-        class ServiceRefusedForm(form):
-            def clean(self):
-                cleaned = super().clean()
-                for message in error.messages:
-                    self.add_error(None, message)
-                return cleaned
-
-        return ServiceRefusedForm
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None and obj.pk:
@@ -310,6 +320,13 @@ class IssueBatchAdmin(ReadOnlyMixin, admin.ModelAdmin):
     def has_add_permission(self, request, obj=None):
         return request.user.has_perm("accounts.import_batch")
 
+    def get_queryset(self, request):
+        # A unit's batch agent sees the batches of their own unit only (R-ISSUE-2).
+        qs = super().get_queryset(request)
+        if hasattr(request.user, "unit_agent"):
+            qs = qs.filter(unit_id=request.user.unit_agent.unit_id)
+        return qs
+
     def add_view(self, request, form_url="", extra_context=None):
         return HttpResponseRedirect(reverse("admin:accounts_issuebatch_import"))
 
@@ -335,16 +352,35 @@ class IssueBatchAdmin(ReadOnlyMixin, admin.ModelAdmin):
 # --- reference data -----------------------------------------------------------------
 
 @admin.register(Unit)
-class UnitAdmin(admin.ModelAdmin):
-    list_display = ("code", "name")
+class UnitAdmin(ServiceFormMixin, admin.ModelAdmin):
+    form = UnitAdminForm
+    list_display = ("code", "name", "agents_display")
     search_fields = ("code", "name")
+    fields = ("code", "name", "agents", "change_reason")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("agents__user")
 
     def has_delete_permission(self, request, obj=None):
         return False  # cards and batches refer to units
 
+    @admin.display(description=_("Batch agents"))
+    def agents_display(self, unit):
+        return ", ".join(a.user.get_username() for a in unit.agents.all()) or "-"
+
+    def save_model(self, request, obj, form, change):
+        data, reason = {f: form.cleaned_data[f] for f in services.UNIT_FIELDS}, form.cleaned_data.get("change_reason", "")
+        if change:
+            unit = services.unit_update(actor=request.user, unit=obj, reason=reason, **data)
+        else:
+            unit = services.unit_create(actor=request.user, reason=reason, **data)
+        services.unit_agents_set(actor=request.user, unit=unit, users=form.cleaned_data.get("agents") or [],
+                                 reason=reason)
+        self._saved(obj, unit)
+
 
 @admin.register(FeeSchedule)
-class FeeScheduleAdmin(admin.ModelAdmin):
+class FeeScheduleAdmin(ServiceFormMixin, admin.ModelAdmin):
     """Finance adds a fee from a date on; a fee in the past is history and is never changed."""
 
     form = FeeScheduleAddForm
@@ -352,7 +388,15 @@ class FeeScheduleAdmin(admin.ModelAdmin):
     list_filter = ("kind",)
 
     def get_fields(self, request, obj=None):
-        return ("kind", "amount_yuan", "effective_from") if obj is None else ("kind", "amount_display", "effective_from")
+        if obj is None:
+            return ("kind", "amount_yuan", "effective_from", "reason")
+        return ("kind", "amount_display", "effective_from")
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        fee = services.fee_schedule_add(actor=request.user, kind=data["kind"], amount=obj.amount,
+                                        effective_from=data["effective_from"], reason=data["reason"])
+        self._saved(obj, fee)
 
     def get_readonly_fields(self, request, obj=None):
         return () if obj is None else ("kind", "amount_display", "effective_from")

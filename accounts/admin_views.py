@@ -27,7 +27,7 @@ from . import forms, selectors, services
 from .errors import BusinessError
 from .formatting import yuan
 from .imports import BatchRejected, batch_file_parse
-from .models import Card, Cardholder, CardStatus, CardType, Category, FeeSchedule, IssueBatch, Purse
+from .models import Card, Cardholder, CardStatus, Category, FeeSchedule, IssueBatch, Purse
 
 # Names of AuditLog.action, for people.
 AUDIT_ACTION_LABELS = {
@@ -51,6 +51,10 @@ AUDIT_ACTION_LABELS = {
     "account_close": _("Account closed"),
     "account_adjust": _("Account adjusted"),
     "purse_credit": _("Purse credited"),
+    "unit_create": _("Unit created"),
+    "unit_update": _("Unit changed"),
+    "unit_agents_set": _("Unit batch agents changed"),
+    "fee_schedule_add": _("Fee set"),
 }
 CHANNEL_LABELS = {
     "staff": _("Staff"),
@@ -58,7 +62,7 @@ CHANNEL_LABELS = {
     "system": _("System"),
     "terminal": _("Terminal"),
 }
-MONEY_KEYS = {"fee", "amount"}  # audit details that are fen
+MONEY_KEYS = {"fee", "amount", "previous"}  # audit details that are fen
 DETAIL_KEY_LABELS = {
     "fee": _("fee (yuan)"),
     "amount": _("amount (yuan)"),
@@ -71,6 +75,12 @@ DETAIL_KEY_LABELS = {
     "batch": _("batch"),
     "old_card": _("old card"),
     "category": _("category"),
+    "unit": _("unit"),
+    "name": _("name"),
+    "added": _("added"),
+    "removed": _("removed"),
+    "effective_from": _("effective from"),
+    "previous": _("previous fee (yuan)"),
 }
 
 
@@ -85,6 +95,8 @@ def audit_details(data: dict) -> str:
             value = yuan(value)
         elif key == "kind" and value in forms.ADJUSTMENT_LABELS:
             value = forms.ADJUSTMENT_LABELS[value]
+        elif key == "kind" and value in FeeSchedule.Kind.values:
+            value = FeeSchedule.Kind(value).label
         elif key == "payout" and value in forms.PAYOUT_LABELS:
             value = forms.PAYOUT_LABELS[value]
         elif key in ("old", "new") and value in CardStatus.values:
@@ -95,6 +107,10 @@ def audit_details(data: dict) -> str:
             value = gettext("yes") if value else gettext("no")
         elif isinstance(value, dict):
             value = ", ".join(f"{k}={v}" for k, v in value.items())
+        elif isinstance(value, list):
+            value = ", ".join(str(v) for v in value) or "-"
+        elif value is None:
+            value = "-"
         parts.append(f"{DETAIL_KEY_LABELS.get(key, key)}: {value}")
     return "; ".join(parts)
 
@@ -161,7 +177,8 @@ class AdminAction:
     perm: str  # the permission the service requires
     form_class: type
     run: Callable[[Any, Any, dict], Result]  # (request, obj, cleaned_data) -> Result
-    applies: Callable[[Any], bool] = lambda obj: True  # whether the button makes sense in obj's state
+    applies: Callable[[Any], bool] = lambda obj: True  # whether the button makes sense in obj's state; for
+    # cards services.card_action_applies, which reads services.CARD_ACTIONS and TRANSITIONS
     intro: Any = ""
     extra: Callable[[Any], list] = lambda obj: []  # more summary rows for this action
     danger: bool = False
@@ -275,32 +292,32 @@ def _close_card(request, card, data) -> Result:
     return _card_no_msg(gettext("Card %(card_no)s is closed; %(amount)s yuan paid out."), card, amount=yuan(paid or 0)), None
 
 
-def _real_name(card) -> bool:
-    return card.card_type != CardType.CONSUMPTION
+def _card_applies(action: str) -> Callable[[Any], bool]:
+    return lambda card: services.card_action_applies(card, action)
 
 
 CARD_ACTIONS = [
     AdminAction("report-loss", _("Report loss"), "accounts.report_loss", forms.OptionalReasonForm, _report_loss,
-                applies=lambda c: _real_name(c) and c.status in (CardStatus.ACTIVE, CardStatus.EXPIRED),
+                applies=_card_applies("report_loss"),
                 intro=_("From the report on every terminal refuses the card (R-LOSS-1).")),
     AdminAction("reverse-loss", _("Reverse loss"), "accounts.report_loss", forms.ReasonForm, _reverse_loss,
-                applies=lambda c: c.status == CardStatus.LOST,
+                applies=_card_applies("reverse_loss"),
                 intro=_("Done in person with ID; the card then works again (R-LOSS-2).")),
     AdminAction("freeze", _("Freeze"), "accounts.freeze_card", forms.ReasonForm, _freeze,
-                applies=lambda c: c.status == CardStatus.ACTIVE,
+                applies=_card_applies("freeze"),
                 intro=_("Freeze a card whose on-card balance and account disagree (R-FREEZE-1).")),
     AdminAction("unfreeze", _("Unfreeze"), "accounts.freeze_card", forms.ReasonForm, _unfreeze,
-                applies=lambda c: c.status == CardStatus.FROZEN,
+                applies=_card_applies("unfreeze"),
                 intro=_("In person with ID, once the difference is resolved (R-FREEZE-1).")),
     AdminAction("replace", _("Replace card"), "accounts.replace_card", forms.ReplaceForm, _replace,
-                applies=lambda c: _real_name(c) and c.status in (CardStatus.ACTIVE, CardStatus.LOST, CardStatus.EXPIRED),
+                applies=_card_applies("replace"),
                 intro=_("A new card of the same type; the old one is dead for good and the balance carries over "
                         "(R-REPLACE-1, R-FEE-3)."),
                 extra=lambda c: [(_("Replacement fee in force (yuan)"), _fee_in_force(FeeSchedule.Kind.REPLACEMENT))]),
     AdminAction("extend", _("Extend validity"), "accounts.extend_card", forms.ExtendForm, _extend,
-                applies=lambda c: c.is_live, intro=_("Extend on the proofs of R-CARD-6, R-CARD-7, R-CARD-8.")),
+                applies=_card_applies("extend"), intro=_("Extend on the proofs of R-CARD-6, R-CARD-7, R-CARD-8.")),
     AdminAction("close", _("Close card"), "accounts.close_account", forms.CloseAccountForm, _close_card,
-                applies=lambda c: not _real_name(c) and c.is_live, danger=True,
+                applies=_card_applies("close"), danger=True,
                 intro=_("Settle and close a consumption card (R-CLOSE-3); real-name cards close with the holder's account.")),
 ]
 
@@ -380,8 +397,11 @@ def batch_import_view(model_admin, request):
     if not request.user.has_perm("accounts.import_batch"):
         raise PermissionDenied
     row_errors, rows_checked = None, None
+    if not services.batch_units_for(request.user).exists():
+        messages.warning(request, gettext("You are not the batch agent of any unit yet; the card centre ties your "
+                                          "login to your unit (R-ISSUE-2)."))
     if request.method == "POST":
-        form = forms.BatchImportForm(request.POST, request.FILES)
+        form = forms.BatchImportForm(request.POST, request.FILES, user=request.user)
         if form.is_valid():
             data = form.cleaned_data
             upload = data["file"]
@@ -417,7 +437,7 @@ def batch_import_view(model_admin, request):
                 ))
                 return HttpResponseRedirect(url)
     else:
-        form = forms.BatchImportForm()
+        form = forms.BatchImportForm(user=request.user)
     opts = IssueBatch._meta
     context = {
         **model_admin.admin_site.each_context(request),

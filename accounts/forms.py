@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django import forms
+from django.contrib.auth import get_user_model
 from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
@@ -12,7 +13,8 @@ from django.utils.translation import pgettext_lazy
 from .formatting import fen_from_yuan
 from .imports import MAX_ROWS
 from .models import Cardholder, CardType, FeeSchedule, Unit
-from .services import Adjustment
+from .services import Adjustment, batch_units_for
+from .setup import ROLE_NAMES
 
 REASON_MAX = 200
 PERSON_NAME = pgettext_lazy("person", "name")  # 姓名; the models' "name" is a unit's or an account's 名称
@@ -180,7 +182,10 @@ class KioskPasswordForm(ActionForm):
 # --- batch import (R-ISSUE-2) -------------------------------------------------------
 
 class BatchImportForm(forms.Form):
-    unit = forms.ModelChoiceField(label=_("Applying unit"), queryset=Unit.objects.all())
+    """The applying unit is one of the units the user may import for (R-ISSUE-2): a unit's batch
+    agent sees only their own unit."""
+
+    unit = forms.ModelChoiceField(label=_("Applying unit"), queryset=Unit.objects.none())
     card_type = forms.TypedChoiceField(
         label=_("Card type"), coerce=int,
         choices=[(CardType.ORDINARY.value, CardType.ORDINARY.label), (CardType.CONSUMPTION.value, CardType.CONSUMPTION.label)],
@@ -202,6 +207,14 @@ class BatchImportForm(forms.Form):
         choices=[(k, FEE_PAYMENT_LABELS[k]) for k in ("bank", "cash")],
     )
 
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        units = batch_units_for(user)
+        self.fields["unit"].queryset = units
+        if units.count() == 1:
+            self.fields["unit"].initial = units.get().pk
+            self.fields["unit"].empty_label = None
+
     def clean(self):
         cleaned = super().clean()
         card_type, upload, quantity = cleaned.get("card_type"), cleaned.get("file"), cleaned.get("quantity")
@@ -221,9 +234,11 @@ class BatchImportForm(forms.Form):
 # --- fee schedule -------------------------------------------------------------------
 
 class FeeScheduleAddForm(forms.ModelForm):
-    """Finance adds a fee from a date on (R-FEE-2, R-FEE-3); typed in yuan, stored in fen."""
+    """Finance adds a fee from a date on (R-FEE-2, R-FEE-3); typed in yuan, stored in fen. The admin
+    saves it through services.fee_schedule_add."""
 
     amount_yuan = _yuan_field(_("Amount (yuan)"), min_value=Decimal("0.00"))
+    reason = _reason_field(help_text=_("Required; recorded in the audit log, e.g. the school's decision."))
 
     class Meta:
         model = FeeSchedule
@@ -238,3 +253,38 @@ class FeeScheduleAddForm(forms.ModelForm):
             except ValueError:
                 self.add_error("amount_yuan", _("Enter an amount in yuan with at most two decimals."))
         return cleaned
+
+
+# --- units --------------------------------------------------------------------------
+
+def _unit_agent_users():
+    return get_user_model().objects.filter(is_active=True, groups__name=ROLE_NAMES["unit_agent"]).order_by("username")
+
+
+class UnitAdminForm(forms.ModelForm):
+    """A unit and its batch agents (R-ISSUE-2). The admin saves it through services.unit_create,
+    unit_update and unit_agents_set."""
+
+    agents = forms.ModelMultipleChoiceField(
+        label=_("Batch agents"), required=False, queryset=get_user_model().objects.none(),
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Logins with the unit batch agent role (单位批量经办人) that apply for this unit's batches; "
+                    "an agent applies for one unit only."),
+    )
+    change_reason = forms.CharField(
+        label=_("Reason for the change"), max_length=REASON_MAX, required=False,
+        help_text=_("Recorded in the audit log with the change."),
+    )
+
+    class Meta:
+        model = Unit
+        fields = ["code", "name"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Agents not yet tied to a unit, and this unit's own.
+        users = _unit_agent_users().filter(unit_agent__isnull=True)
+        if self.instance.pk:
+            users = users | _unit_agent_users().filter(unit_agent__unit=self.instance)
+            self.initial.setdefault("agents", [a.user_id for a in self.instance.agents.all()])
+        self.fields["agents"].queryset = users.distinct()

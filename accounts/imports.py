@@ -13,6 +13,8 @@ import io
 
 from django.conf import settings
 from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext_lazy
 
 from .errors import BusinessError
 from .models import FORMAL_CATEGORIES, LIVE_STATUSES, Cardholder, CardType, Category
@@ -36,13 +38,29 @@ CATEGORY_ALIASES = {"外聘人员": Category.CONTRACT_STAFF, "临时工": Catego
                     "非计划内学生": Category.NON_PLAN_STUDENT, "其他人员": Category.OTHER_RESIDENT,
                     "进修": Category.SHORT_TERM, "实习": Category.SHORT_TERM}
 
+# The columns as a person reads them in a row error: the code of the header, then the Chinese name.
+COLUMN_LABELS = {
+    "number": pgettext_lazy("import column", "number"),
+    "name": pgettext_lazy("import column", "name"),
+    "id_number": pgettext_lazy("import column", "id_number"),
+    "category": pgettext_lazy("import column", "category"),
+    "start_date": pgettext_lazy("import column", "start_date"),
+    "end_date": pgettext_lazy("import column", "end_date"),
+    "bank_card_no": pgettext_lazy("import column", "bank_card_no"),
+    "label": pgettext_lazy("import column", "label"),
+}
+
+
+def _column(field: str) -> str:
+    return str(COLUMN_LABELS.get(field, field))
+
 
 @functools.cache
 def category_by_label() -> dict[str, str]:
     """Code, label in every language of the site, or a common alias -> category. Built on first
     use under each language in turn, not under whatever language happened to be active."""
     labels = {c.value: c.value for c in Category}
-    for language, _ in settings.LANGUAGES:
+    for language, _name in settings.LANGUAGES:
         with translation.override(language):
             labels |= {str(c.label): c.value for c in Category}
     return labels | CATEGORY_ALIASES
@@ -54,8 +72,11 @@ class BatchRejected(BusinessError):
     def __init__(self, row_errors: list[tuple[int, list[str]]]):
         self.row_errors = row_errors
         super().__init__(
-            f"{len(row_errors)} row(s) have errors; nothing was applied: "
-            + "; ".join(f"row {n}: {', '.join(msgs)}" for n, msgs in row_errors[:10])
+            _("%(count)d row(s) have errors; nothing was applied: %(rows)s") % {
+                "count": len(row_errors),
+                "rows": "; ".join(_("row %(n)s: %(errors)s") % {"n": n, "errors": ", ".join(msgs)}
+                                  for n, msgs in row_errors[:10]),
+            }
         )
 
 
@@ -66,26 +87,26 @@ def _decode(content: bytes) -> str:
             return content.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise BusinessError("The file is neither UTF-8 nor GBK text.")
+    raise BusinessError(_("The file is neither UTF-8 nor GBK text."))
 
 
 def batch_file_parse(*, content: bytes, filename: str) -> list[dict]:
     """Rows of a CSV or XLSX file as dicts keyed by canonical column names; `_row` is the
     row number a person sees in the file (the header is row 1)."""
     if len(content) > MAX_BYTES:
-        raise BusinessError(f"The file is larger than {MAX_BYTES // 1024 // 1024} MB.")
+        raise BusinessError(_("The file is larger than %(mb)d MB.") % {"mb": MAX_BYTES // 1024 // 1024})
     name = filename.lower()
     if name.endswith(".xlsx"):
         table = _xlsx_rows(content)
     elif name.endswith(".csv") or name.endswith(".txt"):
         table = list(csv.reader(io.StringIO(_decode(content))))
     else:
-        raise BusinessError("Upload a .csv or .xlsx file.")
+        raise BusinessError(_("Upload a .csv or .xlsx file."))
     if not table:
-        raise BusinessError("The file is empty.")
+        raise BusinessError(_("The file is empty."))
     header = [HEADERS.get(str(h or "").strip().lower(), HEADERS.get(str(h or "").strip())) for h in table[0]]
     if not any(header):
-        raise BusinessError("The first row must name the columns (number, name, category, end_date, …).")
+        raise BusinessError(_("The first row must name the columns (number, name, category, end_date, …)."))
     rows = []
     for n, values in enumerate(table[1:], start=2):
         if not any(str(v or "").strip() for v in values):
@@ -96,7 +117,7 @@ def batch_file_parse(*, content: bytes, filename: str) -> list[dict]:
                 row[key] = value if isinstance(value, dt.date) else str(value if value is not None else "").strip()
         rows.append(row)
     if len(rows) > MAX_ROWS:
-        raise BusinessError(f"A batch holds at most {MAX_ROWS} rows.")
+        raise BusinessError(_("A batch holds at most %(max)d rows.") % {"max": MAX_ROWS})
     return rows
 
 
@@ -106,9 +127,9 @@ def _xlsx_rows(content: bytes) -> list[list]:
     try:
         wb = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a broken file
-        raise BusinessError("The file is not a readable XLSX workbook.") from exc
+        raise BusinessError(_("The file is not a readable XLSX workbook.")) from exc
     ws = wb.worksheets[0]
-    rows = [list(r) for r, _ in zip(ws.iter_rows(values_only=True), range(MAX_ROWS + 2))]
+    rows = [list(r) for r, _n in zip(ws.iter_rows(values_only=True), range(MAX_ROWS + 2))]
     wb.close()
     return rows
 
@@ -125,18 +146,18 @@ def _date(value, field: str, errors: list[str]) -> dt.date | None:
             return dt.datetime.strptime(str(value), fmt).date()
         except ValueError:
             continue
-    errors.append(f"{field}: {value!r} is not a date (YYYY-MM-DD)")
+    errors.append(_("%(column)s: \"%(value)s\" is not a date (YYYY-MM-DD)") % {"column": _column(field), "value": value})
     return None
 
 
 def _text(value, field: str, errors: list[str], max_len: int, required: bool = False) -> str:
     value = str(value or "").strip()
     if required and not value:
-        errors.append(f"{field} is required")
+        errors.append(_("%(column)s is required") % {"column": _column(field)})
     if len(value) > max_len:
-        errors.append(f"{field} is longer than {max_len} characters")
+        errors.append(_("%(column)s is longer than %(max)d characters") % {"column": _column(field), "max": max_len})
     if value[:1] in ("=", "+", "@") or (value[:1] == "-" and field != "number"):
-        errors.append(f"{field} must not start with = + - @")
+        errors.append(_("%(column)s must not start with = + - @") % {"column": _column(field)})
     return value
 
 
@@ -152,7 +173,8 @@ def batch_rows_validate(*, card_type: int, rows: list[dict], unit) -> tuple[list
             number = out.get("number")
             if number:
                 if number in seen:
-                    errors.append(f"number {number} appears twice in the file (row {seen[number]})")
+                    errors.append(_("number %(number)s appears twice in the file (row %(row)s)") % {
+                        "number": number, "row": seen[number]})
                 seen.setdefault(number, n)
             cleaned.append(out)
         if errors:
@@ -167,21 +189,22 @@ def _ordinary_row(row: dict, unit, errors: list[str]) -> dict:
     out = {"number": number, "holder": holder, "label": _text(row.get("label"), "label", errors, 64)}
     if holder is not None:
         if holder.name != name:
-            errors.append(f"number {number} belongs to {holder.name}, not {name}")
+            errors.append(_("number %(number)s belongs to %(holder)s, not %(name)s") % {
+                "number": number, "holder": holder.name, "name": name})
         if holder.status != Cardholder.Status.ACTIVE:
-            errors.append(f"{number} has a closed account (R-CLOSE-4)")
+            errors.append(_("%(number)s has a closed account (R-CLOSE-4)") % {"number": number})
         category, end = holder.category, holder.end_date
         if holder.cards.filter(card_type=CardType.ORDINARY, status__in=LIVE_STATUSES).exists():
-            errors.append(f"{number} already has a live ordinary card (R-CARD-3)")
+            errors.append(_("%(number)s already has a live ordinary card (R-CARD-3)") % {"number": number})
     else:
         raw = str(row.get("category") or "").strip()
         category = category_by_label().get(raw)
         if category is None:
-            errors.append(f"category {raw!r} is unknown")
+            errors.append(_("category \"%(category)s\" is unknown") % {"category": raw})
         end = _date(row.get("end_date"), "end_date", errors)
         start = _date(row.get("start_date"), "start_date", errors)
         if start and end and end < start:
-            errors.append("end_date is before start_date")
+            errors.append(_("%(end)s is before %(start)s") % {"end": _column("end_date"), "start": _column("start_date")})
         out["fields"] = {
             "number": number, "name": name, "category": category or "",
             "id_number": _text(row.get("id_number"), "id_number", errors, 32),
@@ -189,9 +212,9 @@ def _ordinary_row(row: dict, unit, errors: list[str]) -> dict:
             "start_date": start, "end_date": end,
         }
     if end and end < business_day():  # the card would be active yet past its validity (R-CARD-9)
-        errors.append(f"end_date {end} is already past")
+        errors.append(_("%(column)s %(date)s is already past") % {"column": _column("end_date"), "date": end})
     if category in FORMAL_CATEGORIES:
-        errors.append(f"{number} is eligible for a formal card, not an ordinary one (R-CARD-3)")
+        errors.append(_("%(number)s is eligible for a formal card, not an ordinary one (R-CARD-3)") % {"number": number})
     elif category == Category.SHORT_TERM:
-        errors.append(f"{number} is a short-term visitor: consumption cards only (R-CARD-4)")
+        errors.append(_("%(number)s is a short-term visitor: consumption cards only (R-CARD-4)") % {"number": number})
     return out

@@ -30,6 +30,24 @@ class Unit(models.Model):
         return f"{self.code} {self.name}"
 
 
+class UnitAgent(models.Model):
+    """A unit's batch agent (单位批量经办人): the login that applies for the unit's batches of
+    ordinary and consumption cards (R-ISSUE-2). One unit per agent; a unit may have several."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="unit_agent", verbose_name=_("user"),
+    )
+    unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="agents", verbose_name=_("unit"))
+
+    class Meta:
+        verbose_name = _("unit batch agent")
+        verbose_name_plural = _("unit batch agents")
+        ordering = ["unit", "user"]
+
+    def __str__(self):
+        return f"{self.user} @ {self.unit}"
+
+
 class Category(models.TextChoices):
     """Who a holder is; decides which card they may hold (R-CARD-2…4)."""
 

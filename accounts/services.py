@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from . import validity
 from .errors import BusinessError, NotAllowed
@@ -33,6 +34,7 @@ from .models import (
     LedgerAccount,
     Purse,
     Unit,
+    UnitAgent,
 )
 from .timeutil import business_day
 
@@ -46,6 +48,20 @@ TRANSITIONS: dict[str, set[str]] = {
     S.CLOSED: set(),
     S.REPLACED: set(),
 }
+REAL_NAME_TYPES = frozenset({CardType.FORMAL, CardType.ORDINARY})
+# What each card service does to a card: (the statuses it starts from, or None for every status
+# TRANSITIONS lets become the target; the target status, or None when the status stays and the card
+# must be live; the card types it is for). The admin derives its buttons from this and TRANSITIONS.
+CARD_ACTIONS: dict[str, tuple[frozenset[str] | None, str | None, frozenset[int]]] = {
+    "report_loss": (None, S.LOST, REAL_NAME_TYPES),  # R-LOSS-1: consumption cards are anonymous
+    "reverse_loss": (frozenset({S.LOST}), S.ACTIVE, frozenset(CardType)),  # R-LOSS-2
+    "freeze": (None, S.FROZEN, frozenset(CardType)),  # R-FREEZE-1
+    "unfreeze": (frozenset({S.FROZEN}), S.ACTIVE, frozenset(CardType)),
+    "replace": (None, S.REPLACED, REAL_NAME_TYPES),  # R-REPLACE-1, R-REPLACE-2
+    "extend": (frozenset(LIVE_STATUSES), None, frozenset(CardType)),  # R-CARD-6…8
+    # A real-name card closes with its holder's account (R-CLOSE-1); a consumption card alone (R-CLOSE-3).
+    "close": (None, S.CLOSED, frozenset({CardType.CONSUMPTION})),
+}
 FEE_PAYMENTS = ("cash", "purse", "bank")
 BLOCKLIST_LOCK = 0x43430001  # advisory lock id: block-list versions commit in order
 
@@ -54,7 +70,7 @@ BLOCKLIST_LOCK = 0x43430001  # advisory lock id: block-list versions commit in o
 
 def _require(actor, perm: str) -> None:
     if actor is None or not actor.is_active or not actor.has_perm(perm):
-        raise NotAllowed(f"You are not allowed to do this ({perm}).")
+        raise NotAllowed(_("You are not allowed to do this (%(perm)s).") % {"perm": perm})
 
 
 def _audit(*, action: str, actor=None, channel: str = "staff", holder=None, card=None, journal=None,
@@ -70,11 +86,28 @@ def _audit(*, action: str, actor=None, channel: str = "staff", holder=None, card
 def _reason_required(reason: str) -> str:
     reason = (reason or "").strip()
     if not reason:
-        raise BusinessError("A reason is required.")
+        raise BusinessError(_("A reason is required."))
     return reason
 
 
+def _no_unknown_fields(fields: dict, known: Iterable[str]) -> None:
+    unknown = set(fields) - set(known)
+    if unknown:
+        raise BusinessError(_("Unknown fields: %(fields)s.") % {"fields": ", ".join(sorted(unknown))})
+
+
+def _fee_label(kind: str) -> str:
+    return str(FeeSchedule.Kind(kind).label) if kind in FeeSchedule.Kind.values else kind
+
+
 def _positive_amount(amount) -> int:
+    value = _whole_fen(amount)
+    if value <= 0:
+        raise BusinessError(_("The amount must be greater than zero."))
+    return value
+
+
+def _whole_fen(amount) -> int:
     # Whole fen only: int() alone would truncate 12.7 to 12 and take True for 1.
     try:
         if isinstance(amount, bool):
@@ -83,9 +116,7 @@ def _positive_amount(amount) -> int:
         if not isinstance(amount, str) and value != amount:
             raise ValueError  # 12.7, Decimal("2.5")
     except (TypeError, ValueError, OverflowError):
-        raise BusinessError("The amount must be a whole number of fen.") from None
-    if value <= 0:
-        raise BusinessError("The amount must be greater than zero.")
+        raise BusinessError(_("The amount must be a whole number of fen.")) from None
     return value
 
 
@@ -103,9 +134,8 @@ def blocklist_append(*, card_no: int, op: int, reason: str) -> BlockListEntry:
 def _set_status(card: Card, new: str, *, action: str, actor, channel: str, reason: str, **data) -> Card:
     old = card.status
     if new not in TRANSITIONS[old]:
-        raise BusinessError(
-            f"Card {card.card_no} is {card.get_status_display()}; it cannot become {S(new).label}."
-        )
+        raise BusinessError(_("Card %(card_no)s is %(status)s; it cannot become %(new)s.") % {
+            "card_no": card.card_no, "status": card.get_status_display(), "new": S(new).label})
     card.status = new
     card.status_changed_at = timezone.now()
     card.save(update_fields=["status", "status_changed_at"])
@@ -113,6 +143,14 @@ def _set_status(card: Card, new: str, *, action: str, actor, channel: str, reaso
     blocklist_append(card_no=card.card_no, op=0 if new == S.ACTIVE else 1, reason=new)
     _audit(action=action, actor=actor, channel=channel, card=card, reason=reason, old=old, new=new)
     return card
+
+
+def card_action_applies(card: Card, action: str) -> bool:
+    """Whether `action` (a key of CARD_ACTIONS) makes sense for `card` in its current state."""
+    sources, target, types = CARD_ACTIONS[action]
+    if card.card_type not in types or (sources is not None and card.status not in sources):
+        return False
+    return target is None or target in TRANSITIONS[card.status]
 
 
 def _locked_card(card: Card | int) -> Card:
@@ -126,7 +164,7 @@ def system_account(kind: str) -> LedgerAccount:
 
 def cash_account_for(user) -> LedgerAccount:
     """The cash-on-hand account of a staff member who takes cash (created on first use)."""
-    account, _ = LedgerAccount.objects.get_or_create(
+    account, _created = LedgerAccount.objects.get_or_create(
         operator=user,
         defaults={"kind": LedgerAccount.Kind.CASH, "code": f"CASH-{user.pk}", "name": f"Cash on hand: {user}",
                   "normal": LedgerAccount.NORMAL[LedgerAccount.Kind.CASH]},
@@ -138,7 +176,7 @@ def fee_amount(kind: str, on: dt.date | None = None) -> int:
     on = on or business_day()
     fee = FeeSchedule.objects.filter(kind=kind, effective_from__lte=on).order_by("-effective_from").first()
     if fee is None:
-        raise BusinessError(f"No {kind} fee is in force on {on}.")
+        raise BusinessError(_("No fee is in force on %(on)s: %(kind)s.") % {"kind": _fee_label(kind), "on": on})
     return fee.amount
 
 
@@ -167,7 +205,7 @@ def _charge_fee(*, purse: Purse, amount: int, payment: str, actor, reason: str, 
     if amount == 0:
         return None
     if payment not in FEE_PAYMENTS:
-        raise BusinessError(f"Unknown fee payment {payment!r}.")
+        raise BusinessError(_("Unknown fee payment \"%(payment)s\".") % {"payment": payment})
     debit = {
         "cash": lambda: cash_account_for(actor),
         "purse": lambda: purse.account,
@@ -187,16 +225,14 @@ HOLDER_FIELDS = ("name", "id_number", "category", "entry", "unit", "start_date",
 @transaction.atomic
 def holder_create(*, actor, number: str, name: str, category: str, **fields) -> Cardholder:
     _require(actor, "accounts.add_cardholder")
-    unknown = set(fields) - set(HOLDER_FIELDS)
-    if unknown:
-        raise BusinessError(f"Unknown fields: {', '.join(sorted(unknown))}.")
+    _no_unknown_fields(fields, HOLDER_FIELDS)
     number, name = (number or "").strip(), (name or "").strip()
     if not number or not name:
-        raise BusinessError("A cardholder needs a number and a name.")
+        raise BusinessError(_("A cardholder needs a number and a name."))
     if category not in Category.values:
-        raise BusinessError(f"Unknown category {category!r}.")
+        raise BusinessError(_("Unknown category \"%(category)s\".") % {"category": category})
     if Cardholder.objects.filter(number=number).exists():
-        raise BusinessError(f"Cardholder {number} already exists.")
+        raise BusinessError(_("Cardholder %(number)s already exists.") % {"number": number})
     holder = Cardholder(number=number, name=name, category=category, **fields)
     holder.full_clean()
     holder.save()
@@ -208,9 +244,7 @@ def holder_create(*, actor, number: str, name: str, category: str, **fields) -> 
 @transaction.atomic
 def holder_update(*, actor, holder: Cardholder, reason: str = "", **fields) -> Cardholder:
     _require(actor, "accounts.change_cardholder")
-    unknown = set(fields) - set(HOLDER_FIELDS)
-    if unknown:
-        raise BusinessError(f"Unknown fields: {', '.join(sorted(unknown))}.")
+    _no_unknown_fields(fields, HOLDER_FIELDS)
     holder = Cardholder.objects.select_for_update().get(pk=holder.pk)
     changed = {k: str(v) for k, v in fields.items() if getattr(holder, k) != v}
     for k, v in fields.items():
@@ -226,7 +260,7 @@ def holder_update(*, actor, holder: Cardholder, reason: str = "", **fields) -> C
 def holder_set_kiosk_password(*, actor, holder: Cardholder, raw_password: str) -> None:
     _require(actor, "accounts.change_cardholder")
     if not raw_password or not raw_password.isdigit() or not 6 <= len(raw_password) <= 12:
-        raise BusinessError("The kiosk password must be 6 to 12 digits.")
+        raise BusinessError(_("The kiosk password must be 6 to 12 digits."))
     Cardholder.objects.filter(pk=holder.pk).update(
         kiosk_password=make_password(raw_password), kiosk_failures=0, kiosk_locked_until=None
     )
@@ -236,18 +270,21 @@ def holder_set_kiosk_password(*, actor, holder: Cardholder, raw_password: str) -
 def holder_eligible(holder: Cardholder, card_type: int) -> str | None:
     """Why `holder` may not hold a card of `card_type`, or None (R-CARD-2, R-CARD-3, R-CARD-4)."""
     if holder.status != Cardholder.Status.ACTIVE:
-        return f"{holder} has a closed account; they must apply again as a new applicant (R-CLOSE-4)."
+        return _("%(holder)s has a closed account; they must apply again as a new applicant (R-CLOSE-4).") % {
+            "holder": holder}
     if card_type == CardType.FORMAL and holder.category not in FORMAL_CATEGORIES:
-        return f"{holder} ({holder.get_category_display()}) is not eligible for a formal card (R-CARD-2)."
+        return _("%(holder)s (%(category)s) is not eligible for a formal card (R-CARD-2).") % {
+            "holder": holder, "category": holder.get_category_display()}
     if card_type == CardType.ORDINARY:
         if holder.category in FORMAL_CATEGORIES:
-            return f"{holder} is eligible for a formal card, not an ordinary one (R-CARD-3)."
+            return _("%(holder)s is eligible for a formal card, not an ordinary one (R-CARD-3).") % {"holder": holder}
         if holder.category == Category.SHORT_TERM:
-            return f"{holder} is a short-term visitor: consumption cards only (R-CARD-4)."
+            return _("%(holder)s is a short-term visitor: consumption cards only (R-CARD-4).") % {"holder": holder}
     if card_type in (CardType.FORMAL, CardType.ORDINARY) and holder.cards.filter(
         card_type=card_type, status__in=LIVE_STATUSES
     ).exists():
-        return f"{holder} already has a live {CardType(card_type).label} (R-CARD-2, R-CARD-3)."
+        return _("%(holder)s already has a live %(card_type)s (R-CARD-2, R-CARD-3).") % {
+            "holder": holder, "card_type": CardType(card_type).label}
     return None
 
 
@@ -258,11 +295,142 @@ def holder_reopen(*, actor, holder: Cardholder, reason: str) -> Cardholder:
     reason = _reason_required(reason)
     holder = Cardholder.objects.select_for_update().get(pk=holder.pk)
     if holder.status != Cardholder.Status.CLOSED:
-        raise BusinessError(f"{holder} is not closed.")
+        raise BusinessError(_("%(holder)s is not closed.") % {"holder": holder})
     holder.status, holder.closed_at = Cardholder.Status.ACTIVE, None
     holder.save(update_fields=["status", "closed_at"])
     _audit(action="holder_reopen", actor=actor, holder=holder, reason=reason)
     return holder
+
+
+# --- units and their batch agents -----------------------------------------------------
+
+UNIT_FIELDS = ("code", "name")
+
+
+def _unit_fields_clean(fields: dict) -> dict:
+    _no_unknown_fields(fields, UNIT_FIELDS)
+    out = {k: (v or "").strip() for k, v in fields.items()}
+    if "code" in out and not out["code"]:
+        raise BusinessError(_("A unit needs a code."))
+    if "name" in out and not out["name"]:
+        raise BusinessError(_("A unit needs a name."))
+    return out
+
+
+@transaction.atomic
+def unit_create(*, actor, code: str, name: str, reason: str = "") -> Unit:
+    """A new employing or teaching unit, which may then apply for batches (R-ISSUE-2)."""
+    _require(actor, "accounts.add_unit")
+    fields = _unit_fields_clean({"code": code, "name": name})
+    if Unit.objects.filter(code__iexact=fields["code"]).exists():
+        raise BusinessError(_("Unit %(code)s already exists.") % {"code": fields["code"]})
+    unit = Unit(**fields)
+    unit.full_clean()
+    unit.save()
+    _audit(action="unit_create", actor=actor, reason=reason, unit=unit.code, name=unit.name)
+    return unit
+
+
+@transaction.atomic
+def unit_update(*, actor, unit: Unit, reason: str = "", **fields) -> Unit:
+    _require(actor, "accounts.change_unit")
+    fields = _unit_fields_clean(fields)
+    unit = Unit.objects.select_for_update().get(pk=unit.pk)
+    if "code" in fields and Unit.objects.filter(code__iexact=fields["code"]).exclude(pk=unit.pk).exists():
+        raise BusinessError(_("Unit %(code)s already exists.") % {"code": fields["code"]})
+    changed = {k: [getattr(unit, k), v] for k, v in fields.items() if getattr(unit, k) != v}
+    for k, v in fields.items():
+        setattr(unit, k, v)
+    unit.full_clean()
+    unit.save()
+    if changed:
+        _audit(action="unit_update", actor=actor, reason=reason, unit=unit.code, changed=changed)
+    return unit
+
+
+def _is_unit_agent(user) -> bool:
+    from .setup import ROLE_NAMES
+
+    return user.groups.filter(name=ROLE_NAMES["unit_agent"]).exists()
+
+
+@transaction.atomic
+def unit_agents_set(*, actor, unit: Unit, users: Iterable, reason: str = "") -> list[UnitAgent]:
+    """Make `users` the batch agents of `unit` (R-ISSUE-2); agents not listed are untied from it.
+    Each must hold the unit-agent role and may act for one unit only."""
+    _require(actor, "accounts.change_unit")
+    unit = Unit.objects.select_for_update().get(pk=unit.pk)
+    users = list({u.pk: u for u in users}.values())
+    for user in users:
+        if not user.is_active or not _is_unit_agent(user):
+            raise BusinessError(_("%(user)s does not hold the unit batch agent role.") % {"user": user})
+        other = UnitAgent.objects.filter(user=user).exclude(unit=unit).select_related("unit").first()
+        if other is not None:
+            raise BusinessError(_("%(user)s is already the batch agent of %(unit)s; untie them there first.") % {
+                "user": user, "unit": other.unit})
+    current = {a.user_id: a for a in UnitAgent.objects.filter(unit=unit).select_related("user")}
+    wanted = {u.pk for u in users}
+    removed = [a for pk, a in current.items() if pk not in wanted]
+    added = [UnitAgent.objects.create(user=u, unit=unit) for u in users if u.pk not in current]
+    UnitAgent.objects.filter(pk__in=[a.pk for a in removed]).delete()
+    if added or removed:
+        _audit(action="unit_agents_set", actor=actor, reason=reason, unit=unit.code,
+               added=sorted(a.user.get_username() for a in added),
+               removed=sorted(a.user.get_username() for a in removed))
+    return list(UnitAgent.objects.filter(unit=unit).select_related("user"))
+
+
+def batch_units_for(actor):
+    """The units `actor` may import batches for (R-ISSUE-2): a unit's batch agent only their own
+    unit; card-centre staff (who issue cards) any unit; anyone else none."""
+    if actor is None or not actor.is_active or not actor.has_perm("accounts.import_batch"):
+        return Unit.objects.none()
+    agent = UnitAgent.objects.filter(user=actor).first()
+    if agent is not None:
+        return Unit.objects.filter(pk=agent.unit_id)
+    if actor.has_perm("accounts.issue_card"):
+        return Unit.objects.all()
+    return Unit.objects.none()
+
+
+def _batch_unit_check(actor, unit: Unit) -> None:
+    if batch_units_for(actor).filter(pk=unit.pk).exists():
+        return
+    agent = UnitAgent.objects.filter(user=actor).select_related("unit").first()
+    if agent is not None:
+        raise NotAllowed(_("You are the batch agent of %(own)s; you cannot apply for %(unit)s (R-ISSUE-2).") % {
+            "own": agent.unit, "unit": unit})
+    raise NotAllowed(_("Only the card centre or the unit's own batch agent may apply for a batch of %(unit)s "
+                       "(R-ISSUE-2).") % {"unit": unit})
+
+
+# --- fee schedule -------------------------------------------------------------------
+
+@transaction.atomic
+def fee_schedule_add(*, actor, kind: str, amount, effective_from: dt.date, reason: str) -> FeeSchedule:
+    """The school sets a fee from a date on (R-FEE-2, R-FEE-3). Fees in force before are history:
+    nothing is changed, and a new fee starts today at the earliest."""
+    _require(actor, "accounts.add_feeschedule")
+    reason = _reason_required(reason)
+    if kind not in FeeSchedule.Kind.values:
+        raise BusinessError(_("Unknown fee \"%(kind)s\".") % {"kind": kind})
+    amount = _whole_fen(amount)
+    if amount < 0:
+        raise BusinessError(_("A fee cannot be negative."))
+    if not isinstance(effective_from, dt.date) or isinstance(effective_from, dt.datetime):
+        raise BusinessError(_("The fee needs the date it takes effect."))
+    today = business_day()
+    if effective_from < today:
+        raise BusinessError(_("A fee cannot take effect in the past (%(date)s); the earliest is today, %(today)s.") % {
+            "date": effective_from, "today": today})
+    if FeeSchedule.objects.filter(kind=kind, effective_from=effective_from).exists():
+        raise BusinessError(_("A fee already takes effect on %(date)s: %(kind)s.") % {
+            "kind": _fee_label(kind), "date": effective_from})
+    before = FeeSchedule.objects.filter(kind=kind, effective_from__lte=effective_from).order_by("-effective_from").first()
+    fee = FeeSchedule.objects.create(kind=kind, amount=amount, effective_from=effective_from)
+    _audit(action="fee_schedule_add", actor=actor, reason=reason, kind=kind, amount=amount,
+           effective_from=str(effective_from), previous=before.amount if before else None)
+    return fee
 
 
 # --- issue --------------------------------------------------------------------------
@@ -271,7 +439,8 @@ def _new_card(*, card_type: int, holder, purse: Purse, issued_on: dt.date, unit=
               replaces=None, label: str = "", valid_until: dt.date | None = None) -> Card:
     valid_until = valid_until or validity.initial_validity(card_type, holder, issued_on)
     if valid_until < issued_on:  # R-CARD-9: it would only pay until tonight's expiry run
-        raise BusinessError(f"{holder}: the card would be valid only until {valid_until}, which has passed.")
+        raise BusinessError(_("%(holder)s: the card would be valid only until %(date)s, which has passed.") % {
+            "holder": holder, "date": valid_until})
     card = Card(
         card_no=_next_card_no(), card_type=card_type, holder=holder, purse=purse, issued_on=issued_on,
         valid_until=valid_until, unit=unit, batch=batch, replaces=replaces, label=label,
@@ -280,7 +449,8 @@ def _new_card(*, card_type: int, holder, purse: Purse, issued_on: dt.date, unit=
         with transaction.atomic():
             card.save()
     except IntegrityError as exc:
-        raise BusinessError(f"{holder} already has a live {CardType(card_type).label}.") from exc
+        raise BusinessError(_("%(holder)s already has a live %(card_type)s.") % {
+            "holder": holder, "card_type": CardType(card_type).label}) from exc
     # A new card starts from the account: it carries the balance, its counter starts at 0.
     Purse.objects.filter(pk=purse.pk).update(
         card_counter=0, card_balance=purse.account.balance, pending=0, card_seen_at=None
@@ -316,18 +486,20 @@ def card_batch_issue(*, actor, unit: Unit, card_type: int, rows: list[dict] | No
     """Issue a unit's batch of ordinary or consumption cards (R-ISSUE-2), each with its fee
     (R-FEE-2). Every row is validated first; one bad row and nothing is applied."""
     _require(actor, "accounts.import_batch")
-    from .imports import BatchRejected, batch_rows_validate
+    from .imports import MAX_ROWS, BatchRejected, batch_rows_validate
+
+    _batch_unit_check(actor, unit)
 
     if fee_payment not in ("bank", "cash"):
-        raise BusinessError("Batch fees are paid by the unit (bank or cash), not from purses.")
+        raise BusinessError(_("Batch fees are paid by the unit (bank or cash), not from purses."))
     if card_type not in (CardType.ORDINARY, CardType.CONSUMPTION):
-        raise BusinessError("Only ordinary and consumption cards are issued in batches (R-ISSUE-2).")
+        raise BusinessError(_("Only ordinary and consumption cards are issued in batches (R-ISSUE-2)."))
     if card_type == CardType.CONSUMPTION and not rows:
-        if not 1 <= int(quantity or 0) <= 5000:
-            raise BusinessError("A consumption batch needs a quantity between 1 and 5000.")
-        rows = [{"label": ""} for _ in range(int(quantity))]
+        if not 1 <= int(quantity or 0) <= MAX_ROWS:
+            raise BusinessError(_("A consumption batch needs a quantity between 1 and %(max)d.") % {"max": MAX_ROWS})
+        rows = [{"label": ""} for _i in range(int(quantity))]
     if not rows:
-        raise BusinessError("The batch has no rows.")
+        raise BusinessError(_("The batch has no rows."))
     cleaned, errors = batch_rows_validate(card_type=card_type, rows=rows, unit=unit)
     if errors:
         raise BatchRejected(errors)
@@ -365,7 +537,7 @@ def _staff_or_kiosk(actor, channel: str, perm: str) -> None:
     if channel == "staff":
         _require(actor, perm)
     elif channel not in ("kiosk", "system"):
-        raise BusinessError(f"Unknown channel {channel!r}.")
+        raise BusinessError(_("Unknown channel \"%(channel)s\".") % {"channel": channel})
 
 
 @transaction.atomic
@@ -374,9 +546,9 @@ def card_report_loss(*, card: Card, actor=None, channel: str = "staff", reason: 
     _staff_or_kiosk(actor, channel, "accounts.report_loss")
     card = _locked_card(card)
     if card.card_type == CardType.CONSUMPTION:
-        raise BusinessError("A consumption card is anonymous and cannot be reported lost (R-LOSS-1).")
+        raise BusinessError(_("A consumption card is anonymous and cannot be reported lost (R-LOSS-1)."))
     if card.status == S.LOST:
-        raise BusinessError(f"Card {card.card_no} is already reported lost.")
+        raise BusinessError(_("Card %(card_no)s is already reported lost.") % {"card_no": card.card_no})
     return _set_status(card, S.LOST, action="card_report_loss", actor=actor, channel=channel,
                        reason=reason or "reported lost")
 
@@ -388,7 +560,7 @@ def card_reverse_loss(*, card: Card, actor, reason: str) -> Card:
     reason = _reason_required(reason)
     card = _locked_card(card)
     if card.status != S.LOST:
-        raise BusinessError(f"Card {card.card_no} is not reported lost.")
+        raise BusinessError(_("Card %(card_no)s is not reported lost.") % {"card_no": card.card_no})
     target = S.EXPIRED if card.valid_until < business_day() else S.ACTIVE
     return _set_status(card, target, action="card_reverse_loss", actor=actor, channel="staff", reason=reason)
 
@@ -397,7 +569,7 @@ def card_reverse_loss(*, card: Card, actor, reason: str) -> Card:
 def card_freeze(*, card: Card, actor=None, channel: str = "staff", reason: str) -> Card:
     """Freeze a card whose on-card state and account disagree (R-FREEZE-1)."""
     if channel == "kiosk":  # the kiosk reports loss and queries balance, nothing else
-        raise NotAllowed("A card is frozen by the centre or the system, not at the kiosk.")
+        raise NotAllowed(_("A card is frozen by the centre or the system, not at the kiosk."))
     _staff_or_kiosk(actor, channel, "accounts.freeze_card")
     reason = _reason_required(reason)
     card = _locked_card(card)
@@ -411,7 +583,7 @@ def card_unfreeze(*, card: Card, actor, reason: str) -> Card:
     reason = _reason_required(reason)
     card = _locked_card(card)
     if card.status != S.FROZEN:
-        raise BusinessError(f"Card {card.card_no} is not frozen.")
+        raise BusinessError(_("Card %(card_no)s is not frozen.") % {"card_no": card.card_no})
     target = S.EXPIRED if card.valid_until < business_day() else S.ACTIVE
     return _set_status(card, target, action="card_unfreeze", actor=actor, channel="staff", reason=reason)
 
@@ -426,9 +598,9 @@ def card_replace(*, card: Card, actor, reason: str, fee_payment: str = "cash") -
     reason = _reason_required(reason)
     card = _locked_card(card)
     if card.card_type == CardType.CONSUMPTION:
-        raise BusinessError("A consumption card is never replaced; the holder buys a new one (R-REPLACE-2).")
+        raise BusinessError(_("A consumption card is never replaced; the holder buys a new one (R-REPLACE-2)."))
     if card.holder.status != Cardholder.Status.ACTIVE:
-        raise BusinessError(f"{card.holder} has a closed account.")
+        raise BusinessError(_("%(holder)s has a closed account.") % {"holder": card.holder})
     today = business_day()
     fee = fee_amount(FeeSchedule.Kind.REPLACEMENT, today)
     _set_status(card, S.REPLACED, action="card_replaced", actor=actor, channel="staff", reason=reason)
@@ -454,14 +626,14 @@ def card_extend(*, card: Card, actor, until: dt.date | None = None, reason: str,
     reason = _reason_required(reason)
     card = _locked_card(card)
     if not card.is_live:
-        raise BusinessError(f"Card {card.card_no} is {card.get_status_display()}.")
+        raise BusinessError(_("Card %(card_no)s is %(status)s.") % {"card_no": card.card_no, "status": card.get_status_display()})
     today = business_day()
     limit = validity.extension_limit(card, today, proof_end_date)
     until = until or limit
     if until > limit:
-        raise BusinessError(f"Card {card.card_no} can be extended to {limit} at most.")
+        raise BusinessError(_("Card %(card_no)s can be extended to %(date)s at most.") % {"card_no": card.card_no, "date": limit})
     if until <= max(card.valid_until, today):
-        raise BusinessError(f"The new date must be after {max(card.valid_until, today)}.")
+        raise BusinessError(_("The new date must be after %(date)s.") % {"date": max(card.valid_until, today)})
     old = card.valid_until
     card.valid_until = until
     card.save(update_fields=["valid_until"])
@@ -480,7 +652,7 @@ def card_functions_set(*, card: Card, actor, functions: Iterable[str], reason: s
     card = _locked_card(card)
     functions = sorted({f.strip() for f in functions if f.strip()})
     if functions and card.card_type == CardType.CONSUMPTION:
-        raise BusinessError("A consumption card only pays at merchants (R-CARD-5).")
+        raise BusinessError(_("A consumption card only pays at merchants (R-CARD-5)."))
     old = card.functions
     card.functions = functions
     card.save(update_fields=["functions"])
@@ -524,33 +696,33 @@ def account_close(*, actor, holder: Cardholder | None = None, card: Card | None 
     _require(actor, "accounts.close_account")
     reason = _reason_required(reason)
     if payout not in PAYOUT_METHODS:
-        raise BusinessError(f"Unknown payout method {payout!r}.")
+        raise BusinessError(_("Unknown payout method \"%(payout)s\".") % {"payout": payout})
     if (holder is None) == (card is None):
-        raise BusinessError("Close either a cardholder's account or one consumption card.")
+        raise BusinessError(_("Close either a cardholder's account or one consumption card."))
     if card is not None:
         card = _locked_card(card)
         if card.card_type != CardType.CONSUMPTION:
-            raise BusinessError("A real-name card is closed with its holder's account.")
+            raise BusinessError(_("A real-name card is closed with its holder's account."))
         if payout == "bank" and card.purse.account.balance:
-            raise BusinessError("An anonymous consumption card has no bank card: pay its balance out in cash.")
+            raise BusinessError(_("An anonymous consumption card has no bank card: pay its balance out in cash."))
         cards, purse, source = [card], card.purse, f"close-card:{card.pk}"
     else:
         holder = Cardholder.objects.select_for_update().get(pk=holder.pk)
         if holder.status == Cardholder.Status.CLOSED:
-            raise BusinessError(f"{holder} is already closed.")
+            raise BusinessError(_("%(holder)s is already closed.") % {"holder": holder})
         cards = [_locked_card(c) for c in holder.cards.filter(status__in=LIVE_STATUSES).order_by("pk")]
         purse = holder.purse
         source = f"close-holder:{holder.pk}:{holder.audit.count()}"
         if payout == "bank" and purse.account.balance and not holder.bank_card_no:
-            raise BusinessError(f"{holder} has no bank card on file for the payout.")
+            raise BusinessError(_("%(holder)s has no bank card on file for the payout.") % {"holder": holder})
     for c in cards:
         if c.functions:
-            raise BusinessError(
-                f"Card {c.card_no} still has {', '.join(c.functions)} switched on; "
-                "the subsystem must close them first (R-CLOSE-1)."
-            )
+            raise BusinessError(_(
+                "Card %(card_no)s still has %(functions)s switched on; the subsystem must close them first (R-CLOSE-1)."
+            ) % {"card_no": c.card_no, "functions": ", ".join(c.functions)})
     if card is not None and not card.is_live:
-        raise BusinessError(f"Card {card.card_no} is already {card.get_status_display()}.")
+        raise BusinessError(_("Card %(card_no)s is already %(status)s.") % {
+            "card_no": card.card_no, "status": card.get_status_display()})
     purse = Purse.objects.select_for_update(of=("self",)).select_related("account").get(pk=purse.pk)
     journal = _payout(purse=purse, method=payout, actor=actor, reason=reason, source=source)
     for c in cards:
@@ -588,7 +760,7 @@ def account_adjust(*, actor, holder: Cardholder, kind: str, amount, reason: str)
     amount = _positive_amount(amount)
     holder = Cardholder.objects.select_for_update().get(pk=holder.pk)
     if holder.status != Cardholder.Status.ACTIVE:
-        raise BusinessError(f"{holder} has a closed account.")
+        raise BusinessError(_("%(holder)s has a closed account.") % {"holder": holder})
     purse = Purse.objects.select_for_update(of=("self",)).select_related("account").get(holder=holder)
     suspense = system_account(LedgerAccount.Kind.SUSPENSE)
     lines = {
@@ -598,9 +770,9 @@ def account_adjust(*, actor, holder: Cardholder, kind: str, amount, reason: str)
         Adjustment.REFUND_HOLDER: lambda: [(suspense, amount), (purse.account, -amount)],
     }
     if kind not in lines:
-        raise BusinessError(f"Unknown adjustment {kind!r}.")
+        raise BusinessError(_("Unknown adjustment \"%(kind)s\".") % {"kind": kind})
     if kind == Adjustment.DEBIT_CAMPUS_CARD and amount > purse.account.balance:
-        raise BusinessError(f"The purse holds only {purse.account.balance} fen.")
+        raise BusinessError(_("The purse holds only %(amount)s fen.") % {"amount": purse.account.balance})
     journal = journal_post(kind=Journal.Kind.ADJUSTMENT, lines=lines[kind](), actor=actor,
                            reason=f"{kind}: {reason}")
     # Host-side changes of a purse reach the card only through a top-up terminal (0x40):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.utils.translation import gettext as _
+
 from .errors import BusinessError
 from .models import POSTGRADUATE_CATEGORIES, STUDENT_CATEGORIES, Card, Cardholder, CardType, Category, Entry
 from .timeutil import add_years
@@ -18,7 +20,7 @@ def graduation_date(holder: Cardholder, end_date: dt.date | None = None) -> dt.d
     """Normal graduation date of a student (R-CARD-6), from the expected end of study."""
     end = end_date or holder.end_date
     if end is None:
-        raise BusinessError(f"{holder}: the expected graduation date is required for a student's card.")
+        raise BusinessError(_("%(holder)s: the expected graduation date is required for a student's card.") % {"holder": holder})
     if holder.category in (Category.UNDERGRADUATE, Category.JUNIOR_COLLEGE):
         return dt.date(end.year, 7, 31)
     if holder.category in POSTGRADUATE_CATEGORIES:
@@ -26,7 +28,7 @@ def graduation_date(holder: Cardholder, end_date: dt.date | None = None) -> dt.d
             return dt.date(end.year, 6, 30)
         if holder.entry == Entry.AUTUMN:
             return dt.date(end.year, 9, 30)
-        raise BusinessError(f"{holder}: a postgraduate's entry (spring or autumn) is required.")
+        raise BusinessError(_("%(holder)s: a postgraduate's entry (spring or autumn) is required.") % {"holder": holder})
     return end  # exchange students: the end of the agreed exchange
 
 
@@ -47,14 +49,14 @@ def extension_limit(card: Card, today: dt.date, proof_end_date: dt.date | None) 
     if card.card_type == CardType.CONSUMPTION:
         # M§16: on the same proofs as an ordinary card (employment or study period extended).
         if proof_end_date is None:
-            raise BusinessError("A consumption card is extended on proof of the extended employment or study period.")
+            raise BusinessError(_("A consumption card is extended on proof of the extended employment or study period."))
         return add_years(base, CONSUMPTION_YEARS)
     if card.card_type == CardType.ORDINARY:
         if proof_end_date is None:
-            raise BusinessError("An ordinary card is extended on proof of the new employment or study period.")
+            raise BusinessError(_("An ordinary card is extended on proof of the new employment or study period."))
         return min(proof_end_date, add_years(today, ORDINARY_MAX_YEARS))
     if card.holder.category in STUDENT_CATEGORIES:
         if proof_end_date is None:
-            raise BusinessError("A student's card is extended on proof of the changed study period.")
+            raise BusinessError(_("A student's card is extended on proof of the changed study period."))
         return graduation_date(card.holder, proof_end_date)
     return add_years(base, STAFF_EXTENSION_YEARS)

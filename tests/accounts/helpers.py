@@ -72,6 +72,14 @@ def ordinary_card(actor, *, number: str = "C0001", name: str = "王五", categor
     return batch.cards.get()
 
 
+def unit_agent(make_user, username: str, unit, *, by) -> object:
+    """A login with the unit-agent role tied to `unit` (R-ISSUE-2), tied by staff `by`."""
+    agent = make_user(username, "unit_agent")
+    services.unit_agents_set(actor=by, unit=unit, users=[*(a.user for a in unit.agents.all()), agent],
+                             reason="appointed by the unit")
+    return agent
+
+
 def consumption_card(actor, unit=None) -> Card:
     batch = services.card_batch_issue(actor=actor, unit=unit or UnitFactory(), card_type=CardType.CONSUMPTION,
                                       quantity=1)

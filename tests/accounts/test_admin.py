@@ -355,7 +355,8 @@ def test_finance_adds_a_fee_in_yuan_but_cannot_change_it(client, finance):
     """R-FEE-2: fees are data with an effective date."""
     client.force_login(finance)
     r = client.post(reverse("admin:accounts_feeschedule_add"),
-                    {"kind": "new_card", "amount_yuan": "35.00", "effective_from": "2030-01-01"})
+                    {"kind": "new_card", "amount_yuan": "35.00", "effective_from": "2030-01-01",
+                     "reason": "school decision 2029-12"})
     assert r.status_code == 302
     fee = FeeSchedule.objects.get(effective_from="2030-01-01")
     assert fee.amount == 3500

@@ -126,7 +126,7 @@ def test_a_zero_fee_posts_no_journal_R_FEE_2(staff):
 def test_no_fee_in_force_refuses_the_issue_and_changes_nothing_R_FEE_2(staff):
     before = snapshot()
     with time_machine.travel(at(1999, 12, 31), tick=False):
-        with pytest.raises(BusinessError, match="No new_card fee is in force"):
+        with pytest.raises(BusinessError, match="No fee is in force on 1999-12-31"):
             services.card_batch_issue(actor=staff, unit=UnitFactory(code="U-NOFEE"), card_type=CardType.CONSUMPTION,
                                       quantity=1)
     after = snapshot()

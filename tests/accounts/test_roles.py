@@ -19,6 +19,7 @@ from tests.accounts.helpers import (
     formal_card,
     fund,
     snapshot,
+    unit_agent,
 )
 from tests.factories import HolderFactory, UnitFactory
 
@@ -114,9 +115,10 @@ def test_cash_operator_merchant_user_and_inactive_staff_can_do_none_of_it(staff,
     assert snapshot() == before
 
 
-def test_unit_agent_imports_batches_but_issues_no_formal_card(make_user):
-    agent = make_user("agent1", "unit_agent")
-    services.card_batch_issue(actor=agent, unit=UnitFactory(), card_type=CardType.CONSUMPTION, quantity=1)
+def test_unit_agent_imports_batches_but_issues_no_formal_card(make_user, staff):
+    unit = UnitFactory()
+    agent = unit_agent(make_user, "agent1", unit, by=staff)
+    services.card_batch_issue(actor=agent, unit=unit, card_type=CardType.CONSUMPTION, quantity=1)
     with pytest.raises(NotAllowed):
         services.card_issue_formal(actor=agent, holder=HolderFactory())
 
