@@ -17,6 +17,7 @@ import asyncio
 import logging
 import select
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
@@ -29,6 +30,7 @@ log = logging.getLogger("campuscard.gateway")
 
 IDLE_TIMEOUT = 90.0  # three missed heartbeats
 FRAME_TIMEOUT = 15.0  # a started frame must complete (slowloris); also the first frame's wait
+INFO_TTL = 2.0  # seconds a terminal's key and status are taken from the cache
 MAX_CONNECTIONS = 20_000  # file descriptors and memory stay bounded whatever connects
 
 
@@ -71,6 +73,21 @@ class Gateway:
         self._listener_stop = threading.Event()
         self.stats = {"frames": 0, "batches": 0, "nacks": 0, "pushes": 0, "refused": 0}
         self.open_connections = 0
+        self._info: dict[int, tuple[float, object]] = {}
+
+    async def terminal_info(self, terminal_id: int):
+        """Key and status of a terminal, cached for a moment: every frame needs them, and a flood
+        of frames (or of unknown ids) must not turn into a flood of queries. A disabled terminal
+        or a rotated key takes effect within INFO_TTL."""
+        now = time.monotonic()
+        hit = self._info.get(terminal_id)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        info = await self.db(host.terminal_info, terminal_id)
+        if len(self._info) > 100_000:
+            self._info.clear()  # bounded memory whatever ids arrive
+        self._info[terminal_id] = (now + INFO_TTL, info)
+        return info
 
     async def db(self, fn, *args, **kwargs):
         return await self.loop.run_in_executor(self.executor, lambda: fn(*args, **kwargs))
@@ -128,7 +145,7 @@ class Gateway:
         # terminal_id and msg_seq sit at fixed offsets; read them whatever else is wrong.
         terminal_id = int.from_bytes(header[4:8], "big")
         msg_seq = int.from_bytes(header[8:12], "big")
-        info = await self.db(host.terminal_info, terminal_id)
+        info = await self.terminal_info(terminal_id)
         if info is None:
             self.stats["nacks"] += 1
             await conn.nack(P.Nack.UNKNOWN_TERMINAL, terminal_id, msg_seq, None)
