@@ -204,7 +204,7 @@ def test_business_error_is_shown_and_nothing_changes(client, staff, holder_with_
     audit_before = AuditLog.objects.count()
     r = client.post(card_action_url(card, "reverse_loss"), {"reason": "found it"})
     assert r.status_code == 200
-    assert any("is not reported lost" in m for m in messages_of(r))
+    assert any(f"卡 {card.card_no} 未挂失" in m for m in messages_of(r))  # the service's message, in the admin's Chinese
     card.refresh_from_db()
     assert card.status == CardStatus.ACTIVE
     assert AuditLog.objects.count() == audit_before
@@ -286,7 +286,7 @@ def test_adjustment_refused_by_service_shows_error(client, finance):
     r = client.post(holder_action_url(holder, "adjust"),
                     {"kind": "debit_campus_card", "amount": "5.00", "reason": "bank"})
     assert r.status_code == 200
-    assert any("purse holds only" in m for m in messages_of(r))
+    assert any("钱包余额只有 0 分" in m for m in messages_of(r))
     assert not Journal.objects.filter(kind="adjustment").exists()
 
 
@@ -388,7 +388,7 @@ def test_consumption_card_cannot_be_reported_lost(client, staff):
     assert card_action_url(card, "report_loss") not in client.get(
         reverse("admin:accounts_card_change", args=[card.pk])).content.decode()
     r = client.post(card_action_url(card, "report_loss"), {"reason": ""})
-    assert r.status_code == 200 and any("cannot be reported lost" in m for m in messages_of(r))
+    assert r.status_code == 200 and any("不能挂失（R-LOSS-1）" in m for m in messages_of(r))
     card.refresh_from_db()
     assert card.status == CardStatus.ACTIVE
 
@@ -442,7 +442,7 @@ def test_batch_with_a_bad_date_shows_row_errors_and_issues_nothing(client, staff
     assert r.status_code == 200
     assert [n for n, _ in r.context["row_errors"]] == [3]
     html = r.content.decode()
-    assert 'id="batch-row-errors"' in html and "is not a date" in html
+    assert 'id="batch-row-errors"' in html and "截止日期（end_date）：“2028-02-30”不是日期" in html
     assert re.search(r'<tr class="batch-row-error">\s*<td>3</td>', html)
     assert Card.objects.count() == 0 and IssueBatch.objects.count() == 0
     assert not Cardholder.objects.filter(number="T100").exists()
