@@ -1,6 +1,13 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class SettlementConfig(AppConfig):
-    default_auto_field = 'django.db.models.BigAutoField'
-    name = 'settlement'
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "settlement"
+
+    def ready(self):
+        from .setup import settlement_groups_ensure
+
+        # After accounts' and merchants' handlers (app order): the role groups exist by then.
+        post_migrate.connect(settlement_groups_ensure, dispatch_uid="settlement_groups")

@@ -30,13 +30,16 @@ FORMATS = {
 
 
 def finance_required(view):
-    """Finance staff (and the super admin): whoever may see settlement statements."""
+    """Finance staff (and the super admin): whoever may approve or pay statements. The card
+    centre sees statements in the admin, where it checks them; this desk is finance's."""
 
     @wraps(view)
     @login_required(login_url="admin:login")
     @never_cache
     def wrapper(request, *args, **kwargs):
-        if not request.user.is_staff or not request.user.has_perm("settlement.view_statement"):
+        user = request.user
+        if not user.is_staff or not (user.has_perm("settlement.approve_statement")
+                                     or user.has_perm("settlement.pay_statement")):
             raise PermissionDenied
         return view(request, *args, **kwargs)
 

@@ -1,0 +1,41 @@
+"""Settlement permissions for the roles of RULES.md, after every migrate (idempotent).
+
+The card centre runs the close, checks statements with the merchant and handles refunds and
+corrections; finance approves and pays and decides adjustments; card-centre staff never approve
+or pay (segregation of duties); merchant users apply for settlement and ask for corrections.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import Group, Permission
+from django.db.models import Q
+
+from accounts.setup import ROLE_NAMES
+
+VIEW_ALL = [f"settlement.view_{m}" for m in (
+    "dayclose", "daymerchanttotal", "dayterminaltotal", "dayoperatortotal", "daycardtypetotal", "dayaccounttotal",
+    "daypurse", "closeexception", "statement", "merchantpolicy", "refund", "correction", "adjustmentrequest",
+    "graduationclosure", "closureline")]
+
+GROUP_PERMS: dict[str, list[str]] = {
+    ROLE_NAMES["card_centre"]: VIEW_ALL + [
+        "settlement.run_dayclose", "settlement.resolve_closeexception", "settlement.check_statement",
+        "settlement.add_refund", "settlement.add_correction", "settlement.decide_correction",
+        "settlement.change_merchantpolicy", "settlement.add_graduationclosure",
+    ],
+    ROLE_NAMES["finance"]: VIEW_ALL + [
+        "settlement.approve_statement", "settlement.pay_statement", "settlement.add_adjustmentrequest",
+        "settlement.change_adjustmentrequest",
+    ],
+    "商户": ["settlement.apply_statement", "settlement.add_correction"],  # merchants.setup.MERCHANT_GROUP
+}
+
+
+def settlement_groups_ensure(**_) -> None:
+    for name, perms in GROUP_PERMS.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        q = Q(pk__in=[])
+        for perm in perms:
+            app, codename = perm.split(".")
+            q |= Q(content_type__app_label=app, codename=codename)
+        group.permissions.add(*Permission.objects.filter(q))
