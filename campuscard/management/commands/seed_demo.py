@@ -63,6 +63,9 @@ class Command(BaseCommand):
             users[role] = User.objects.get(pk=user.pk)
         admin = users["super_admin"]
         units = [Unit.objects.get_or_create(code=c, defaults={"name": n})[0] for c, n in UNITS]
+        # The demo unit agent applies for 后勤集团's batches only (R-ISSUE-2); it signs that unit's merchant forms too.
+        services.unit_agents_set(actor=admin, unit=next(u for u in units if u.code == "HQ"),
+                                 users=[users["unit_agent"]], reason="演示")
 
         categories = list(Category)
         today = dt.date.today()
