@@ -1,0 +1,234 @@
+"""bench/ingest: many terminals upload records over real TCP to the gateway (a subprocess);
+a real Celery worker (a subprocess) posts them. Figures: records/s acknowledged, BATCH_ACK
+latency p50/p95/p99, time from the first frame to the last record posted, posting throughput,
+against a raw COPY of the same number of 40-byte rows in the same run.
+
+    .venv/bin/python bench/ingest/run.py [--quick | --full] [--terminals N --records R]
+
+Default 1,000 terminals × 200 records (200,000); --full is the issue's 1,000 × 1,000; --quick
+50 × 200. Each terminal owns 5 funded consumption cards at a dining merchant, so every record
+carries a surcharge split and posts cleanly (no card-vs-account flags)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import common  # noqa: E402
+
+TERMINALS_IN_FIXTURE = 1000
+CARDS_PER_TERMINAL = 5
+FUND = 1_000_000  # fen per card: enough for 1,000 records per terminal
+
+
+def build_fixture():
+    import datetime as dt
+
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from accounts import services as acc
+    from accounts.ledger import journal_post, purse_card_state_update
+    from accounts.models import CardType, Unit
+    from accounts.selectors import cards_purse_state
+    from merchants.models import MerchantKind
+    from merchants.services import merchant_create
+    from terminals.services import surcharge_rate_add, terminal_add
+
+    admin = get_user_model().objects.create_superuser("benchadmin", password="bench-only-pw")
+    surcharge_rate_add(actor=admin, effective_from=timezone.now() - dt.timedelta(days=1), board_fee_bp=1000,
+                       energy_fee_bp=500, water_multiplier_pct=200)
+    merchant = merchant_create(actor=admin, code="BENCH-C", name="压测食堂", kind=MerchantKind.DINING)
+    for _ in range(TERMINALS_IN_FIXTURE):
+        terminal_add(actor=admin, merchant=merchant)
+    unit, _ = Unit.objects.get_or_create(code="BENCH", defaults={"name": "压测单位"})
+    acc.card_batch_issue(actor=admin, unit=unit, card_type=CardType.CONSUMPTION,
+                         quantity=TERMINALS_IN_FIXTURE * CARDS_PER_TERMINAL)
+    cards = cards_purse_state(active_only=True)
+    purse_accounts = dict(zip([c["purse_id"] for c in cards], _purse_accounts([c["card_no"] for c in cards])))
+    cash = acc.cash_account_for(admin)
+    journal_post(kind="deposit", lines=[(cash, FUND * len(cards))] + [(a, -FUND) for a in purse_accounts.values()],
+                 actor=admin, reason="bench funding")
+    purse_card_state_update(states={p: {"card_counter": 0, "card_balance": FUND, "pending": 0} for p in purse_accounts},
+                            seen_at=timezone.now())
+
+
+def _purse_accounts(card_nos):
+    from accounts.selectors import cards_for_posting
+
+    info = cards_for_posting(card_nos=card_nos)
+    return [info[n]["account_id"] for n in card_nos]
+
+
+def make_frames(terminals: int, records: int, batch: int):
+    """Per terminal: (id, key, [sign-in frame, batch frames …]), records consistent with the cards."""
+    import random
+
+    from accounts.selectors import cards_purse_state
+    from terminals import protocol as P
+    from terminals.models import Terminal
+
+    rng = random.Random(7)
+    terms = list(Terminal.objects.order_by("pk").values_list("pk", "key")[:terminals])
+    cards = sorted(c["card_no"] for c in cards_purse_state(active_only=True))
+    now = int(time.time())
+    out = []
+    for i, (tid, key) in enumerate(terms):
+        key = bytes(key)
+        mine = {n: [0, FUND] for n in cards[i * CARDS_PER_TERMINAL:(i + 1) * CARDS_PER_TERMINAL]}
+        nos = list(mine)
+        recs = []
+        for seq in range(1, records + 1):
+            n = nos[seq % len(nos)]
+            counter, bal = mine[n]
+            base = rng.choice([250, 400, 650, 800, 1200])
+            sur = P.surcharge_expected(base, 3, 1, 1000, 500, 200)
+            recs.append(P.Record(term_seq=seq, card_no=n, card_type=3, kind=1, card_counter=counter, base_amount=base,
+                                 surcharge=sur, balance_before=bal, balance_after=bal - base - sur, time=now))
+            mine[n] = [counter + 1, bal - base - sur]
+        sign_in = P.encode_frame(P.MsgType.SIGN_IN, tid, 1, P.SignIn(
+            firmware_version=1, blocklist_version=0, params_version=0, last_seq=records, unsent=records,
+            clock=now).encode(), key)
+        frames = [sign_in]
+        for b, start in enumerate(range(0, records, batch), start=1):
+            body = P.TxnBatch(batch_no=b, records=recs[start:start + batch]).encode()
+            frames.append(P.encode_frame(P.MsgType.TXN_BATCH, tid, 1 + b, body, key))
+        out.append((tid, key, frames))
+    return out
+
+
+async def read_reply(reader, key):
+    from terminals import protocol as P
+
+    header = await reader.readexactly(P.HEADER_LEN)
+    msg_type, _, msg_seq, n = P.parse_header(header)
+    raw = header + await reader.readexactly(n + P.TRAILER_LEN)
+    if not (P.check_crc(raw) and P.check_mac(raw, key)):
+        raise RuntimeError("bad reply frame")
+    if msg_type == P.MsgType.NACK:
+        raise RuntimeError(f"NACK {P.Nack_decode(raw[14:14 + n])}")
+    return msg_type, P.decode_body(msg_type, raw[14:14 + n])
+
+
+async def upload_all(port: int, plan, results: dict):
+    """Every terminal connects and signs in; then, together, each uploads its batches, waiting for
+    each ACK as a terminal does."""
+    from terminals import protocol as P
+
+    conns = []
+    sem = asyncio.Semaphore(200)
+
+    async def connect(tid, key, frames):
+        async with sem:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(frames[0])
+            await writer.drain()
+            await read_reply(reader, key)
+            conns.append((tid, key, frames[1:], reader, writer))
+
+    await asyncio.gather(*(connect(*p) for p in plan))
+    start = asyncio.Event()
+    latencies, acked = [], [0]
+
+    async def upload(tid, key, frames, reader, writer):
+        await start.wait()
+        for frame in frames:
+            t = time.perf_counter()
+            writer.write(frame)
+            await writer.drain()
+            msg_type, ack = await read_reply(reader, key)
+            assert msg_type == P.MsgType.BATCH_ACK
+            latencies.append(time.perf_counter() - t)
+            acked[0] += ack.stored + ack.duplicates
+        writer.close()
+
+    tasks = [asyncio.create_task(upload(*c)) for c in conns]
+    await asyncio.sleep(0.2)
+    results["t0"] = time.perf_counter()
+    start.set()
+    await asyncio.gather(*tasks)
+    results["t_acked"] = time.perf_counter()
+    results["latencies"] = latencies
+    results["acked"] = acked[0]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--full", action="store_true", help="the issue's size: 1,000 terminals × 1,000 records")
+    ap.add_argument("--terminals", type=int)
+    ap.add_argument("--records", type=int, help="records per terminal")
+    ap.add_argument("--batch", type=int, default=500)
+    ap.add_argument("--workers", type=int, default=2, help="Celery worker concurrency")
+    ap.add_argument("--threads", type=int, default=8, help="gateway database threads")
+    args = ap.parse_args()
+    terminals = args.terminals or (50 if args.quick else 1000)
+    per = args.records or (200 if args.quick else 1000 if args.full else 200)
+    total = terminals * per
+    common.database("ingest", build_fixture)
+
+    from django.db import connection, connections
+
+    from accounts.ledger import ledger_check
+
+    t = time.perf_counter()
+    plan = make_frames(terminals, per, args.batch)
+    prep = time.perf_counter() - t
+    connections.close_all()
+    port = common.free_port()
+    gw = common.gateway(port, args.threads)
+    wk = common.worker(args.workers)
+    time.sleep(3)  # the worker connects to the broker
+    results: dict = {}
+    try:
+        asyncio.run(upload_all(port, plan, results))
+        deadline = time.monotonic() + 600
+        while True:
+            with connection.cursor() as cur:
+                cur.execute("SELECT COUNT(*) FROM terminals_batch WHERE posted_at IS NULL")
+                waiting = cur.fetchone()[0]
+            if not waiting or time.monotonic() > deadline:
+                break
+            if not wk.alive():
+                raise RuntimeError("the Celery worker died: see /tmp/bench-term-worker.log")
+            time.sleep(0.1)
+        t_posted = time.perf_counter()
+        gw_rss = gw.rss_mb()
+    finally:
+        wk.stop()
+        gw.stop()
+    with connection.cursor() as cur:
+        cur.execute("""SELECT COUNT(*) FILTER (WHERE status = 'posted'), COUNT(*),
+                              EXTRACT(EPOCH FROM MAX(posted_at) - MIN(posted_at)) FROM terminals_record""")
+        posted, stored, post_span = cur.fetchone()
+    problems = ledger_check()
+    copy_s = common.copy_yardstick(total)
+    lat = results["latencies"]
+    ingest_s = results["t_acked"] - results["t0"]
+    e2e_s = t_posted - results["t0"]
+    copy_rate = total / copy_s
+    e2e_rate = posted / e2e_s
+    lines = [
+        f"terminals {terminals}, records {total:,} ({per} each, batches of {args.batch}), gateway threads "
+        f"{args.threads}, Celery worker concurrency {args.workers}; frames prepared in {prep:.1f} s (not timed)",
+        f"acknowledged        {results['acked']:,} records in {ingest_s:.2f} s = {results['acked'] / ingest_s:,.0f} records/s",
+        f"BATCH_ACK latency   p50 {common.percentile(lat, 50) * 1e3:.0f} ms   p95 {common.percentile(lat, 95) * 1e3:.0f} ms"
+        f"   p99 {common.percentile(lat, 99) * 1e3:.0f} ms   ({len(lat)} batches)",
+        f"first frame → last record posted  {e2e_s:.2f} s = {e2e_rate:,.0f} records/s posted (target 50,000)",
+        f"posting (Celery)    {posted:,} posted of {stored:,} stored; posting window {float(post_span or 0):.2f} s = "
+        f"{posted / max(float(post_span or 0), 1e-9):,.0f} records/s",
+        f"raw COPY yardstick  {total:,} rows of 40 bytes in {copy_s:.2f} s = {copy_rate:,.0f} rows/s",
+        f"ratio posted / raw COPY  {e2e_rate / copy_rate:.3f} (target ≥ 0.15)",
+        f"gateway RSS at the end {gw_rss:.0f} MB; ledger {'balanced' if not problems else problems[:3]}",
+    ]
+    common.write_results("ingest", "bench/ingest: records through the TCP gateway and the Celery posting path",
+                         lines, sys.argv[1:])
+    connections.close_all()
+
+
+if __name__ == "__main__":
+    main()
