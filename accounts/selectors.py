@@ -106,3 +106,35 @@ def cards_purse_state(*, card_nos=None, active_only: bool = False, limit: int | 
     if active_only:
         rows.sort(key=lambda r: (-r["card_balance"], r["card_no"]))
     return rows[:limit] if limit is not None else rows
+
+
+def blocklist_version_before(*, at) -> int:
+    """The newest block-list version made strictly before `at` (0 when none): what every terminal
+    should hold by now when `at` is now less the grace (R-TERM-3)."""
+    last = BlockListEntry.objects.filter(at__lt=at).order_by("-version").values_list("version", flat=True).first()
+    return last or 0
+
+
+def cards_frozen_count(*, since, until) -> int:
+    """Cards frozen in [since, until) and still frozen (R-FREEZE-1), for the staff dashboard."""
+    return Card.objects.filter(status="frozen", status_changed_at__gte=since, status_changed_at__lt=until).count()
+
+
+def holders_graduating(*, graduation_year: int, unit_id: int | None = None) -> QuerySet[Cardholder]:
+    """Undergraduate and junior-college holders whose study ends in `graduation_year` and whose
+    accounts are still open (R-CLOSE-2), with their purses, by number."""
+    from .models import Category
+
+    qs = Cardholder.objects.filter(
+        status=Cardholder.Status.ACTIVE, category__in=[Category.UNDERGRADUATE, Category.JUNIOR_COLLEGE],
+        end_date__year=graduation_year,
+    )
+    if unit_id is not None:
+        qs = qs.filter(unit_id=unit_id)
+    return qs.select_related("purse__account").order_by("number")
+
+
+def card_get_for_update(*, card_no: int) -> Card | None:
+    """The card, row-locked until the transaction ends: read-modify-write of its functions by a
+    subsystem must not lose another subsystem's change made at the same moment (R-SUB-1)."""
+    return Card.objects.select_for_update(of=("self",)).filter(card_no=card_no).first()

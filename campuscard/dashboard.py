@@ -7,8 +7,8 @@ import datetime as dt
 
 from django.utils import timezone
 
+from accounts import selectors as accounts_selectors
 from accounts.formatting import yuan
-from accounts.models import Card
 from accounts.timeutil import BUSINESS_TZ, business_day
 from settlement import selectors as settlement_selectors
 from settlement.portal.charts import bar_chart
@@ -16,11 +16,9 @@ from terminals import portal_selectors as tps
 
 
 def cards_frozen_on(day: dt.date) -> int:
-    """Cards frozen on a business day and still frozen. (A read of accounts' table: belongs in
-    accounts.selectors, which has no such count yet.)"""
+    """Cards frozen on a business day and still frozen."""
     start = dt.datetime.combine(day, dt.time.min, tzinfo=BUSINESS_TZ)
-    return Card.objects.filter(status="frozen", status_changed_at__gte=start,
-                               status_changed_at__lt=start + dt.timedelta(days=1)).count()
+    return accounts_selectors.cards_frozen_count(since=start, until=start + dt.timedelta(days=1))
 
 
 def dashboard_data(*, today: dt.date | None = None) -> dict:

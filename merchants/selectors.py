@@ -75,3 +75,26 @@ def users_with_role(*, role: str, merchant: Merchant):
     if role == ApproverRole.UNIT:
         return users.filter(groups__name=UNIT_APPROVER_GROUP, unit_approvals__unit_id=merchant.unit_id).distinct()
     return users.filter(groups__name={ApproverRole.CENTRE: CENTRE_GROUP, ApproverRole.FINANCE: FINANCE_GROUP}[role]).distinct()
+
+
+def merchant_facts(*, merchant_ids=None) -> dict[int, dict]:
+    """merchant id -> {kind, payable_account_id, code, name}, for settlement's set-based reads."""
+    qs = Merchant.objects.all()
+    if merchant_ids is not None:
+        qs = qs.filter(pk__in=list(merchant_ids))
+    return {
+        m: {"kind": k, "payable_account_id": a, "code": c, "name": n}
+        for m, k, a, c, n in qs.values_list("id", "kind", "payable_account_id", "code", "name")
+    }
+
+
+def merchant_by_payable(*, account_ids) -> dict[int, int]:
+    """payable ledger account id -> merchant id."""
+    return dict(Merchant.objects.filter(payable_account_id__in=list(account_ids)).values_list("payable_account_id", "id"))
+
+
+def merchant_user_belongs(*, user, merchant_id: int) -> bool:
+    """Whether `user` is an active user of that merchant (a merchant user acts for its own only, R-MER-4)."""
+    if user is None or not user.is_active or merchant_id is None:
+        return False
+    return MerchantUser.objects.filter(user=user, merchant_id=merchant_id, active=True).exists()

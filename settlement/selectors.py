@@ -6,28 +6,22 @@ import datetime as dt
 
 from django.db.models import Q, QuerySet
 
-from accounts.models import Cardholder, Category
-from merchants.models import Merchant
+from accounts import selectors as accounts_selectors
+from accounts.models import Cardholder
+from merchants import selectors as merchant_selectors
 
-from .models import CloseException, DayClose, Statement
+from .models import AdjustmentRequest, CloseException, ClosureLine, Correction, DayClose, GraduationClosure, Refund, Statement
 
 S = Statement.Status
 
 
 def merchant_facts(*, merchant_ids=None) -> dict[int, dict]:
-    """merchant id -> {kind, payable_account_id, code, name}. (A read of merchants/ that belongs in
-    merchants.selectors; kept here until that app offers it.)"""
-    qs = Merchant.objects.all()
-    if merchant_ids is not None:
-        qs = qs.filter(pk__in=list(merchant_ids))
-    return {
-        m: {"kind": k, "payable_account_id": a, "code": c, "name": n}
-        for m, k, a, c, n in qs.values_list("id", "kind", "payable_account_id", "code", "name")
-    }
+    """merchant id -> {kind, payable_account_id, code, name} (merchants.selectors owns the read)."""
+    return merchant_selectors.merchant_facts(merchant_ids=merchant_ids)
 
 
 def merchant_by_payable(*, account_ids) -> dict[int, int]:
-    return dict(Merchant.objects.filter(payable_account_id__in=list(account_ids)).values_list("payable_account_id", "id"))
+    return merchant_selectors.merchant_by_payable(account_ids=account_ids)
 
 
 def day_close_get(*, day: dt.date) -> DayClose | None:
@@ -73,14 +67,8 @@ def statements_late(*, today: dt.date) -> list[dict]:
 
 def graduation_cohort(*, graduation_year: int, unit_id: int | None = None) -> QuerySet[Cardholder]:
     """Undergraduate and junior-college holders graduating in `graduation_year` whose accounts
-    are still open (R-CLOSE-2). (A read of accounts/ that belongs in accounts.selectors.)"""
-    qs = Cardholder.objects.filter(
-        status=Cardholder.Status.ACTIVE, category__in=[Category.UNDERGRADUATE, Category.JUNIOR_COLLEGE],
-        end_date__year=graduation_year,
-    )
-    if unit_id is not None:
-        qs = qs.filter(unit_id=unit_id)
-    return qs.select_related("purse__account").order_by("number")
+    are still open (R-CLOSE-2); accounts.selectors owns the read."""
+    return accounts_selectors.holders_graduating(graduation_year=graduation_year, unit_id=unit_id)
 
 
 def statements_payable(*, period_start: dt.date | None = None, period_end: dt.date | None = None) -> QuerySet[Statement]:
@@ -89,3 +77,49 @@ def statements_payable(*, period_start: dt.date | None = None, period_end: dt.da
     if period_start:
         qs = qs.filter(period_start=period_start, period_end=period_end)
     return qs.order_by("period_start", "kind", "merchant__code")
+
+
+# --- the merchant portal, the API and the finance desk ---------------------------------------
+
+def statements_for_merchant(*, merchant) -> QuerySet[Statement]:
+    """A merchant's own settlement statements, newest period first (R-MER-4: nothing of another)."""
+    return (Statement.objects.filter(kind=Statement.Kind.MERCHANT, merchant_id=merchant.pk)
+            .select_related("merchant").order_by("-period_start", "-period_end"))
+
+
+def statement_of_merchant(*, merchant, pk: int) -> Statement | None:
+    """One statement if it is the merchant's, else None (another merchant's id looks like a missing one)."""
+    return statements_for_merchant(merchant=merchant).filter(pk=pk).first()
+
+
+def corrections_for_merchant(*, merchant) -> QuerySet[Correction]:
+    return Correction.objects.filter(merchant_id=merchant.pk).select_related("record").order_by("-id")
+
+
+def refunded_record_ids(*, record_ids) -> set[int]:
+    """Of these records, those already refunded (R-DUP-1) or corrected (U§9)."""
+    ids = list(record_ids)
+    refunded = set(Refund.objects.filter(record_id__in=ids).values_list("record_id", flat=True))
+    corrected = Correction.objects.filter(record_id__in=ids, status=Correction.Status.DONE)
+    return refunded | set(corrected.values_list("record_id", flat=True))
+
+
+def adjustments_pending() -> QuerySet[AdjustmentRequest]:
+    """Bank adjustments waiting for a second person (R-ADJ-1), oldest first."""
+    return (AdjustmentRequest.objects.filter(status=AdjustmentRequest.Status.PENDING)
+            .select_related("holder", "requested_by").order_by("requested_at", "id"))
+
+
+def adjustments_decided(*, limit: int = 50) -> list[AdjustmentRequest]:
+    return list(AdjustmentRequest.objects.exclude(status=AdjustmentRequest.Status.PENDING)
+                .select_related("holder", "requested_by", "decided_by").order_by("-decided_at", "-id")[:limit])
+
+
+def graduation_closures(*, limit: int = 50) -> list[GraduationClosure]:
+    return list(GraduationClosure.objects.select_related("actor").order_by("-id")[:limit])
+
+
+def closure_unpaid_lines(*, closure: GraduationClosure) -> QuerySet[ClosureLine]:
+    """Lines finance still has to handle: no bank card on file, or refused."""
+    return (closure.lines.exclude(status__in=[ClosureLine.Status.PAID, ClosureLine.Status.CLOSED])
+            .select_related("holder"))

@@ -18,7 +18,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts import daybook
-from accounts.errors import BusinessError
+from accounts.errors import BusinessError, NotAllowed
 from accounts.ledger import journal_post
 from accounts.models import Cardholder, Journal, LedgerAccount
 from accounts.selectors import card_get
@@ -33,6 +33,7 @@ from accounts.services import (
 )
 from accounts.timeutil import BUSINESS_TZ
 from merchants.models import MerchantKind
+from merchants.selectors import merchant_user_belongs
 from terminals import day_selectors
 from terminals.models import Record
 from terminals.protocol import RecordKind
@@ -65,6 +66,15 @@ def _reason(reason: str) -> str:
     if not reason:
         raise BusinessError("A reason is required.")
     return reason[:200]
+
+
+def _own_merchant_only(actor, merchant_id: int | None) -> None:
+    """A merchant user (never staff) acts for its own merchant only (R-MER-4); the permission
+    alone would let it act on any merchant's statement or record."""
+    if actor is None or actor.is_staff or actor.is_superuser:
+        return
+    if not merchant_user_belongs(user=actor, merchant_id=merchant_id):
+        raise NotAllowed("A merchant user may act only for its own merchant (R-MER-4).")
 
 
 def _day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
@@ -427,6 +437,7 @@ def statement_apply(*, actor, statement: Statement, today: dt.date | None = None
     (U§11, R-SET-3). Before the window it is refused; after it, it is taken and marked late."""
     permission_require(actor, "settlement.apply_statement")
     st = _locked(statement)
+    _own_merchant_only(actor, st.merchant_id)
     if st.status != Statement.Status.OPEN:
         raise BusinessError(f"This statement is {st.get_status_display()}.")
     today = today or daybook.business_day()
@@ -555,8 +566,21 @@ def duplicate_refund(*, actor, record: Record, reason: str) -> list[Refund]:
     the catering surcharge from the surcharge account. For a repeat offender (R-DUP-2, 退一赔一)
     the earlier charge it repeats is refunded too, wholly at the merchant's cost."""
     permission_require(actor, "settlement.add_refund")
+    return _duplicate_refund(actor=actor, record=record, reason=reason)
+
+
+@transaction.atomic
+def duplicate_refund_confirm(*, actor, record: Record, reason: str) -> list[Refund]:
+    """The merchant confirms in its portal that a suspected duplicate is one: the refund is at
+    its own cost (R-DUP-1, M§45), so its confirmation is enough, for its own records only."""
+    permission_require(actor, "merchants.use_portal")
+    return _duplicate_refund(actor=actor, record=record, reason=reason)
+
+
+def _duplicate_refund(*, actor, record: Record, reason: str) -> list[Refund]:
     reason = _reason(reason)
     record = _posted_purchase(record)
+    _own_merchant_only(actor, record.merchant_id)
     if "suspected_duplicate" not in record.problems:
         raise BusinessError("This record is not a suspected duplicate; use a correction form (U§9).")
     if _already_returned(record):
@@ -600,6 +624,7 @@ def correction_request(*, actor, record: Record, amount: int, reason: str, merch
     if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
         raise BusinessError("The amount must be a whole number of fen greater than zero.")
     record = _posted_purchase(record)
+    _own_merchant_only(actor, record.merchant_id)
     merchant_part, _ = _charged_parts(record, record.merchant.kind)
     pending = sum(Correction.objects.filter(record=record, status=Correction.Status.REQUESTED).values_list("amount", flat=True))
     if amount + pending + _already_returned(record) > merchant_part:

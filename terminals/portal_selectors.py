@@ -11,7 +11,7 @@ from django.db.models import Count, F, Max, Min, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, TruncMonth
 from django.utils import timezone
 
-from accounts.models import BlockListEntry
+from accounts.selectors import blocklist_version_before
 from merchants.models import MerchantKind
 
 from .models import Assignment, Batch, CardFlag, LostRange, Record, RecordConflict, Terminal
@@ -138,10 +138,8 @@ def terminals_needing_attention(*, offline_after_s: int = 300, behind_after_s: i
     """Active terminals not heard from lately (R-TERM-2), and those that still lack a block-list
     change made more than the grace ago (R-TERM-3: a late list lets a stolen card be spent)."""
     now = timezone.now()
-    # The newest version older than the grace. A read of accounts' table: accounts.selectors has
-    # no "version at a time" yet (to move there).
-    due = (BlockListEntry.objects.filter(at__lt=now - dt.timedelta(seconds=behind_after_s))
-           .aggregate(v=Max("version"))["v"] or 0)
+    # The newest version older than the grace.
+    due = blocklist_version_before(at=now - dt.timedelta(seconds=behind_after_s))
     active = Terminal.objects.filter(status=Terminal.Status.ACTIVE)
     fields = ("id", "location", "last_seen_at", "blocklist_version", "blocklist_version_at")
     offline = active.filter(Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=now - dt.timedelta(seconds=offline_after_s)))
