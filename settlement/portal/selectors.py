@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 
 from accounts.timeutil import BUSINESS_TZ, business_day
+from settlement import selectors as ss
+from settlement.models import DayMerchantTotal
 from terminals import portal_selectors as tps
 
 
@@ -60,3 +62,39 @@ def records(*, merchant, month: dt.date, terminal_id=None, card_no=None, status=
 def duplicate_suspects(*, merchant, today: dt.date | None = None):
     since, _ = month_bounds(detail_months(today)[1])
     return tps.merchant_duplicate_suspects(merchant=merchant, since=since)
+
+
+# --- settlements, corrections and refunds: settlement's own tables, scoped to the merchant ----
+
+def statements(*, merchant):
+    return ss.statements_for_merchant(merchant=merchant)
+
+
+def statement(*, merchant, pk: int):
+    """The merchant's statement, or None for another merchant's id (the view answers 404)."""
+    return ss.statement_of_merchant(merchant=merchant, pk=pk)
+
+
+def statement_days(*, statement) -> list[dict]:
+    """The statement's period day by day from the daily closes (its detail, R-SET-1)."""
+    return list(DayMerchantTotal.objects.filter(merchant_id=statement.merchant_id, day__gte=statement.period_start,
+                                                day__lte=statement.period_end).order_by("day")
+                .values("day", "purchases", "settled", "refunds", "corrections", "held_count", "held_amount"))
+
+
+def application_window(statement) -> tuple[dt.date, dt.date]:
+    return ss.application_window(statement.period_end)
+
+
+def record(*, merchant, pk: int, today: dt.date | None = None):
+    """One of the merchant's own records of the months it may see online (U§10), or None."""
+    since, _ = month_bounds(detail_months(today)[1])
+    return tps.merchant_records(merchant=merchant, since=since, until=since + dt.timedelta(days=400)).filter(pk=pk).first()
+
+
+def corrections(*, merchant):
+    return ss.corrections_for_merchant(merchant=merchant)
+
+
+def returned_record_ids(*, record_ids) -> set[int]:
+    return ss.refunded_record_ids(record_ids=record_ids)

@@ -11,4 +11,11 @@ urlpatterns = [
     path("records/", views.records, name="records"),
     path("records.csv", views.records_csv, name="records-csv"),
     path("duplicates/", views.duplicates, name="duplicates"),
+    path("duplicates/<int:pk>/refund/", views.duplicate_refund, name="duplicate-refund"),
+    path("statements/", views.statements, name="statements"),
+    path("statements/<int:pk>/", views.statement_detail, name="statement"),
+    path("statements/<int:pk>/apply/", views.statement_apply, name="statement-apply"),
+    path("statements/<int:pk>/statement.<str:fmt>", views.statement_download, name="statement-file"),
+    path("corrections/", views.corrections, name="corrections"),
+    path("corrections/new/", views.correction_new, name="correction-new"),
 ]

@@ -79,21 +79,40 @@ def test_filters(client, two_merchants):
     assert client.get("/merchant/records/?card=abc").status_code == 404
 
 
-def test_r_mer_4_every_portal_url_with_another_merchants_terminal_is_404(client, two_merchants):
-    """Try every portal page with merchant B's terminal id while signed in as A."""
+def test_r_mer_4_every_portal_url_with_another_merchants_ids_is_403_or_404(client, two_merchants):
+    """Try every portal page with merchant B's ids (terminal, record, statement) while signed in
+    as A: pages that take an id answer 403/404, pages that take none show A's own only."""
+    import datetime as dt
+
+    from settlement.models import Statement
+
     login(client, "mer_a")
     b_terminal = two_merchants["B"]["terminal"].pk
+    b_record = two_merchants["B"]["records"][0].pk
+    b_statement = Statement.objects.create(merchant=two_merchants["B"]["merchant"], period_start=dt.date(2026, 1, 1),
+                                           period_end=dt.date(2026, 1, 31), net=987654, computed_at=timezone.now()).pk
     b_cards = {str(r.card_no * 1000 + r.term_seq) for r in two_merchants["B"]["records"]}
-    names = [p.name for p in get_resolver("settlement.portal.urls").url_patterns if p.name not in ("login", "logout")]
-    assert {"home", "records", "records-csv", "duplicates"} <= set(names)
+    resolver = get_resolver("settlement.portal.urls")
+    names = [p.name for p in resolver.url_patterns if p.name not in ("login", "logout")]
+    assert {"home", "records", "records-csv", "duplicates", "statements", "statement", "statement-file",
+            "statement-apply", "corrections", "correction-new", "duplicate-refund"} <= set(names)
+    ids = {"pk": {"statement": b_statement, "statement-file": b_statement, "statement-apply": b_statement,
+                  "duplicate-refund": b_record}, "fmt": "pdf"}
+    no_ids = {"duplicates", "statements", "corrections"}  # take no ids at all: show A's own only
     for name in names:
-        url = f"/merchant/{get_resolver('settlement.portal.urls').reverse_dict.getlist(name)[0][0][0][0]}"
-        resp = client.get(url, {"terminal": b_terminal})
-        if name == "duplicates":  # takes no ids at all: shows A's own only
-            assert resp.status_code == 200 and "商户B" not in resp.content.decode()
-            continue
-        assert resp.status_code in (403, 404), url
-        assert not any(c in resp.content.decode() for c in b_cards)
+        template, params = resolver.reverse_dict.getlist(name)[0][0][0]
+        url = "/merchant/" + template % {p: ids[p][name] if p == "pk" else ids[p] for p in params}
+        query = {"terminal": b_terminal, "record": b_record}
+        for method in (client.get, client.post):
+            resp = method(url + "?" + "&".join(f"{k}={v}" for k, v in query.items()))
+            if name in no_ids:
+                assert resp.status_code == 200 and "商户B" not in resp.content.decode() and "9876.54" not in resp.content.decode()
+                continue
+            assert resp.status_code in (403, 404, 405), (url, method)
+            if method == client.get:
+                assert resp.status_code != 405 or name in ("statement-apply", "duplicate-refund"), url
+            assert not any(c in resp.content.decode() for c in b_cards)
+    assert Statement.objects.get(pk=b_statement).status == Statement.Status.OPEN
 
 
 def test_r_mer_4_b_records_never_show_for_a(client, two_merchants):
