@@ -192,12 +192,15 @@ def write_results(bench: str, title: str, lines: list[str], argv: list[str]) -> 
 
     text = "\n".join(lines)
     print(text)
+    if "--quick" in argv:
+        return  # a smoke run: RESULTS.md keeps the figures of a full-size run
     head = [
         f"# {title}",
         "",
         f"Run `{' '.join(['.venv/bin/python', f'bench/{bench}/run.py', *argv])}` on "
         f"{dt.datetime.now().strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        "PostgreSQL and Redis on 127.0.0.1 (shared with other work on the machine).",
+        f"PostgreSQL and Redis on 127.0.0.1, shared with other work on the machine (load average at the end "
+        f"{' '.join(Path('/proc/loadavg').read_text().split()[:3])}).",
         "",
         "```",
     ]
