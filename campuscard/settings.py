@@ -160,6 +160,7 @@ AXES_COOLOFF_TIME = 0.25  # hours
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "axes_locked.html"
+AXES_USERNAME_CALLABLE = "campuscard.security.axes_username"  # cut to axes' column (hostile input)
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG and not os.environ.get("CAMPUSCARD_DEV"))
 
 # --- i18n: Simplified Chinese by default, English available ----------------------------
