@@ -13,6 +13,7 @@ class Scope(models.TextChoices):
     CARDS_READ = "cards:read", _("Card status and a holder's cards")
     REVENUE_READ = "revenue:read", _("Merchant revenue")
     SETTLEMENTS_READ = "settlements:read", _("Merchant settlements")
+    CARDS_FUNCTIONS = "cards:functions", _("Switch a card's subsystem functions on or off")
 
 
 def token_digest(token: str) -> str:

@@ -60,3 +60,47 @@ class RevenueQuerySerializer(serializers.Serializer):
         if data.get("start") and data.get("end") and (data["end"] - data["start"]).days > 366:
             raise serializers.ValidationError("at most 366 days at once")
         return data
+
+
+class StatementSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    period_start = serializers.DateField()
+    period_end = serializers.DateField()
+    status = serializers.CharField(help_text="open, applied, checked, approved, paid (R-SET-3)")
+    purchases = serializers.IntegerField()
+    consumption_fen = serializers.IntegerField(source="consumption", help_text="Consumption settled")
+    refunds_fen = serializers.IntegerField(source="refunds", help_text="Merchant refunds (R-DUP-1)")
+    corrections_fen = serializers.IntegerField(source="corrections", help_text="Correction forms (U§9)")
+    held_count = serializers.IntegerField()
+    held_fen = serializers.IntegerField(source="held_amount", help_text="Unauthorised offline records, not settled")
+    fee_fen = serializers.IntegerField(source="fee", help_text="Management fee, 0.5% half-up (R-SET-2)")
+    net_fen = serializers.IntegerField(source="net")
+    net_yuan = serializers.SerializerMethodField()
+    applied_at = serializers.DateTimeField(allow_null=True)
+    applied_late = serializers.BooleanField()
+    paid_at = serializers.DateTimeField(allow_null=True)
+
+    def get_net_yuan(self, st) -> str:
+        return yuan(st.net)
+
+
+class SettlementsSerializer(serializers.Serializer):
+    merchant = serializers.CharField()
+    statements = StatementSerializer(many=True)
+
+
+class SettlementsQuerySerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["open", "applied", "checked", "approved", "paid"], required=False)
+    limit = serializers.IntegerField(min_value=1, max_value=120, default=24)
+
+
+class FunctionSwitchSerializer(serializers.Serializer):
+    function = serializers.RegexField(r"^[a-z][a-z0-9_-]{0,31}$", help_text="The subsystem's function, e.g. library")
+    enabled = serializers.BooleanField(help_text="true switches it on, false off")
+    reason = serializers.CharField(max_length=150, help_text="Recorded in the audit log with the client's name")
+
+
+class FunctionSwitchResultSerializer(serializers.Serializer):
+    card_no = serializers.IntegerField()
+    functions = serializers.ListField(child=serializers.CharField())
+    changed = serializers.BooleanField(help_text="false when the function already was as asked")

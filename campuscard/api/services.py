@@ -1,13 +1,23 @@
-"""Writes for API clients (super admin only: every model permission of campuscard)."""
+"""Writes for API clients (super admin only: every model permission of campuscard), and the
+writes subsystems make through the API (R-SUB-1), each under the client's own service login."""
 
 from __future__ import annotations
 
+import re
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.db import transaction
 
-from accounts.errors import BusinessError
-from accounts.services import audit_write, permission_require
+from accounts import selectors as accounts_selectors
+from accounts.errors import BusinessError, NotAllowed
+from accounts.services import audit_write, card_functions_set, permission_require
 
 from .models import ApiClient, Scope
+
+FUNCTION_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+# What a client's service login may do, per scope: the services check these like any staff's.
+SCOPE_PERMISSIONS = {Scope.CARDS_FUNCTIONS: [("accounts", "change_card")]}
 
 
 @transaction.atomic
@@ -36,3 +46,50 @@ def api_client_rotate(*, actor, client: ApiClient) -> str:
     client.save(update_fields=["token_hash", "token_prefix"])
     audit_write(action="api_client_rotate", actor=actor, client=client.name)
     return token
+
+
+def api_client_actor(client: ApiClient):
+    """The login a client's writes are made and audited under: `api-client-<id>`, named after the
+    client, never able to sign in, holding only what the client's write scopes need."""
+    User = get_user_model()
+    user, created = User.objects.get_or_create(username=f"api-client-{client.pk}",
+                                               defaults={"first_name": client.name[:150], "is_staff": False})
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    elif user.first_name != client.name[:150]:
+        User.objects.filter(pk=user.pk).update(first_name=client.name[:150])
+    wanted = [p for scope in client.scopes for p in SCOPE_PERMISSIONS.get(scope, [])]
+    have = set(user.user_permissions.values_list("content_type__app_label", "codename"))
+    missing = [p for p in wanted if p not in have]
+    if missing:
+        for app, codename in missing:
+            user.user_permissions.add(Permission.objects.get(content_type__app_label=app, codename=codename))
+    return User.objects.get(pk=user.pk)  # fresh: no cached permissions
+
+
+@transaction.atomic
+def card_function_switch(*, client: ApiClient, card_no: int, function: str, enabled: bool, reason: str):
+    """A subsystem (library, access control…) switches its function on or off for one card
+    (R-SUB-1, R-CARD-5). The card is locked while its list changes, so two subsystems switching
+    at once both keep their change. Returns (card, changed); None when the card does not exist."""
+    if Scope.CARDS_FUNCTIONS not in (client.scopes or []) or client.merchant_id is not None:
+        raise NotAllowed("This client may not switch card functions.")
+    function = (function or "").strip()
+    if not FUNCTION_NAME.match(function):
+        raise BusinessError("A function is a short lowercase name such as library or access.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise BusinessError("A reason is required.")
+    card = accounts_selectors.card_get_for_update(card_no=card_no)
+    if card is None:
+        return None, False
+    if enabled and card.status in ("closed", "replaced"):
+        raise BusinessError(f"Card {card_no} is {card.status}; nothing can be switched on for it.")
+    functions = set(card.functions or [])
+    new = functions | {function} if enabled else functions - {function}
+    if new == functions:
+        return card, False
+    card = card_functions_set(card=card, actor=api_client_actor(client), functions=sorted(new),
+                              reason=f"API {client.name}: {reason}"[:200])
+    return card, True

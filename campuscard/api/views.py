@@ -6,15 +6,19 @@ import datetime as dt
 
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors as accounts_selectors
+from accounts.errors import BusinessError, NotAllowed
 from accounts.timeutil import business_day
 from merchants import selectors as merchant_selectors
+from settlement import selectors as settlement_selectors
 from terminals import portal_selectors
 
 from . import serializers as s
+from . import services
 from .authentication import ApiTokenAuthentication
 from .models import Scope
 from .permissions import HasScope, merchant_visible
@@ -83,3 +87,42 @@ class MerchantRevenueView(ScopedView):
             "total_fen": sum(r["amount_fen"] for r in rows), "rows": rows}).data)
 
 
+
+
+class MerchantSettlementsView(ScopedView):
+    required_scope = Scope.SETTLEMENTS_READ
+
+    @extend_schema(summary="A merchant's settlement statements, newest period first (amounts in fen)",
+                   parameters=[s.SettlementsQuerySerializer], responses=s.SettlementsSerializer, tags=["merchants"],
+                   description="A token bound to one merchant gets 404 for every other merchant.")
+    def get(self, request, code: str):
+        merchant = self.merchant(code)
+        q = s.SettlementsQuerySerializer(data=request.query_params)
+        q.is_valid(raise_exception=True)
+        qs = settlement_selectors.statements_for_merchant(merchant=merchant)
+        if q.validated_data.get("status"):
+            qs = qs.filter(status=q.validated_data["status"])
+        rows = list(qs[: q.validated_data["limit"]])
+        return Response(s.SettlementsSerializer({"merchant": merchant.code, "statements": rows}).data)
+
+
+class CardFunctionsView(ScopedView):
+    required_scope = Scope.CARDS_FUNCTIONS
+
+    @extend_schema(summary="Switch one of a card's subsystem functions on or off (R-SUB-1)",
+                   request=s.FunctionSwitchSerializer, responses=s.FunctionSwitchResultSerializer, tags=["cards"],
+                   description="Only the named function changes; others' functions stay. Audited under the "
+                               "client's name. A consumption card takes no function (R-CARD-5).")
+    def post(self, request, card_no: int):
+        body = s.FunctionSwitchSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            card, changed = services.card_function_switch(client=request.user, card_no=card_no, **body.validated_data)
+        except NotAllowed as exc:
+            raise PermissionDenied(str(exc.messages[0])) from exc
+        except BusinessError as exc:
+            return Response({"detail": "; ".join(exc.messages)}, status=400)
+        if card is None:
+            raise Http404
+        return Response(s.FunctionSwitchResultSerializer(
+            {"card_no": card.card_no, "functions": card.functions, "changed": changed}).data)
