@@ -97,3 +97,73 @@ def test_r_term_3_simulator_with_faults_every_acknowledged_record_posted_once_pu
     lost_at = lost_card.__class__.objects.get(pk=lost_card.pk).status_changed_at
     late = Record.objects.filter(card_no=lost_card.card_no, time__gt=lost_at + dt.timedelta(seconds=2))
     assert not late.exists()
+
+
+class NullModem:
+    """Two pyserial socket:// ends joined back to back on 127.0.0.1: a serial line in a test."""
+
+    def __init__(self):
+        import socket
+
+        self.server = socket.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(2)
+        self.port = self.server.getsockname()[1]
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        a, _ = self.server.accept()
+        b, _ = self.server.accept()
+        for src, dst in ((a, b), (b, a)):
+            threading.Thread(target=self._pipe, args=(src, dst), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src, dst):
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            dst.close()
+
+
+def test_simulator_over_a_serial_line_resynchronises_after_cut_frames(
+        transactional_db, admin_user, rates, merchants, cashier, sim_cards):
+    """Several terminals behind one serial port (socket://), faults on: a cut frame is garbage the
+    serial gateway skips, the terminal resends after its reply timeout; purses still match."""
+    from django.db import connections
+
+    from terminals.serial_gateway import SerialGateway
+
+    modem = NullModem()
+    gw = SerialGateway.open(f"socket://127.0.0.1:{modem.port}")
+
+    def serve():
+        try:
+            gw.run_forever()
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        specs = simulator.terminals_setup(count=3, actor=admin_user, key_files=[], save_to=None)
+        cards = simulator.cards_setup(count=50, card_nos=[c.card_no for c in sim_cards])
+        operator = simulator.operator_setup(cashier)
+        config = SimConfig(minutes=20, speed=150, seed=5, tcp=None, serial=f"socket://127.0.0.1:{modem.port}",
+                           faults=True, fault_rate=0.2, batch_size=8, upload_every=0.4, heartbeat_every=1.5,
+                           reply_timeout=1.0, start=dt.datetime.now(SHANGHAI).replace(hour=12, minute=0))
+        tids = [s.terminal_id for s in specs]
+        sim = Simulation(config, specs, cards, operator_no=operator.pk, deposit_status=simulator.deposits_posted,
+                         poster=lambda: simulator.post_waiting(tids))
+        stats = asyncio.run(asyncio.wait_for(sim.run(), 120))
+    finally:
+        gw.stop()
+        thread.join(5)
+    made = sum(v for k, v in stats.made.items() if k != "offline")
+    assert made > 20 and stats.acked == made, stats.summary()
+    assert sum(stats.faults.values()) > 0 and stats.resends > 0, stats.summary()
+    result = simulator.verify(sim, wait_posted=60, post_inline=True)
+    assert result.ok, "\n".join(result.summary())
