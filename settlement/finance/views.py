@@ -16,11 +16,12 @@ from django.views.decorators.http import require_POST
 from accounts.errors import BusinessError, NotAllowed
 from accounts.models import LedgerAccount
 from accounts.selectors import account_postings
-from accounts.services import system_account
+from accounts.services import Adjustment, system_account
 from accounts.timeutil import business_day
 
 from .. import reports, selectors, services
-from ..models import Statement
+from ..models import AdjustmentRequest, GraduationClosure, Statement
+from . import files
 
 FORMATS = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -120,10 +121,97 @@ def settlement_report(request, fmt: str):
 
 @finance_required
 def payout_list(request, fmt: str):
+    """The payout file, with each payee's full bank account (finance pays from it)."""
     if fmt not in ("xlsx", "pdf", "csv"):
         raise Http404
     start, end = _period(request)
-    return _file(reports.payout_list(period_start=start, period_end=end, fmt=fmt), f"payouts-{start:%Y-%m}", fmt)
+    data = reports.RENDERERS[fmt](files.payout_table(period_start=start, period_end=end))
+    return _file(data, f"payouts-{start:%Y-%m}", fmt)
+
+
+@finance_required
+def payouts(request):
+    """The payout list on screen: bank accounts masked (the file has them in full)."""
+    start, end = _period(request)
+    rows = files.payout_rows(period_start=start, period_end=end)
+    return render(request, "finance/payouts.html", {
+        "start": start, "end": end, "month": start.strftime("%Y-%m"), "rows": rows,
+        "period_query": f"start={start}&end={end}", "total": sum(r["statement"].net for r in rows),
+    })
+
+
+# --- bank adjustments with a second person (R-ADJ-1) ------------------------------------------
+
+def _adjustments_allowed(user) -> None:
+    if not user.has_perm("accounts.adjust_account"):
+        raise PermissionDenied
+
+
+@finance_required
+def adjustments(request):
+    _adjustments_allowed(request.user)
+    labels = {k: _(label) for k, label in Adjustment.CHOICES}
+    pending, decided = list(selectors.adjustments_pending()), selectors.adjustments_decided()
+    for r in pending + decided:
+        r.kind_label = labels.get(r.kind, r.kind)
+    return render(request, "finance/adjustments.html", {"pending": pending, "decided": decided})
+
+
+@finance_required
+@require_POST
+def adjustment_decide(request, pk: int, action: str):
+    _adjustments_allowed(request.user)
+    if action not in ("approve", "reject"):
+        raise Http404
+    req = get_object_or_404(AdjustmentRequest, pk=pk)
+    try:
+        services.adjustment_decide(actor=request.user, request=req, approve=action == "approve",
+                                   note=request.POST.get("note", ""))
+    except NotAllowed as exc:
+        raise PermissionDenied(str(exc)) from exc
+    except BusinessError as exc:
+        messages.error(request, "; ".join(exc.messages))
+    else:
+        messages.success(request, _("Adjustment #%(pk)s approved and posted.") % {"pk": req.pk} if action == "approve"
+                         else _("Adjustment #%(pk)s rejected.") % {"pk": req.pk})
+    return redirect("finance:adjustments")
+
+
+# --- graduation closures (R-CLOSE-2) ------------------------------------------------------------
+
+def _closures_allowed(user) -> None:
+    if not (user.has_perm("settlement.view_graduationclosure") or user.has_perm("accounts.close_account")):
+        raise PermissionDenied
+
+
+@finance_required
+def closures(request):
+    _closures_allowed(request.user)
+    return render(request, "finance/closures.html", {"closures": selectors.graduation_closures()})
+
+
+@finance_required
+def closure_detail(request, pk: int):
+    _closures_allowed(request.user)
+    closure = get_object_or_404(GraduationClosure, pk=pk)
+    return render(request, "finance/closure.html", {"closure": closure,
+                                                    "unpaid": selectors.closure_unpaid_lines(closure=closure)})
+
+
+@finance_required
+def closure_bank_file(request, pk: int):
+    """The bank transfer file: one line per balance paid to a graduate's bank card."""
+    _closures_allowed(request.user)
+    closure = get_object_or_404(GraduationClosure, pk=pk)
+    return _file(reports.closure_bank_file_csv(closure=closure), f"graduation-{closure.pk}-bank", "csv")
+
+
+@finance_required
+def closure_unpaid_file(request, pk: int):
+    _closures_allowed(request.user)
+    closure = get_object_or_404(GraduationClosure, pk=pk)
+    return _file(reports.table_xlsx(reports.closure_unpaid_table(closure=closure)), f"graduation-{closure.pk}-unpaid",
+                 "xlsx")
 
 
 @finance_required

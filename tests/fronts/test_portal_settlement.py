@@ -73,7 +73,7 @@ def test_r_set_3_merchant_applies_between_the_11th_and_the_20th(client, statemen
     st.refresh_from_db()
     assert st.status == Statement.Status.APPLIED and not st.applied_late
     assert st.applied_by == two_merchants["A"]["user"]
-    assert 'class="ok msg"' in resp.content.decode()
+    assert 'class="ok"' in resp.content.decode()
     assert AuditLog.objects.filter(action="statement_apply", actor=two_merchants["A"]["user"]).exists()
 
 
@@ -83,7 +83,7 @@ def test_r_set_3_application_before_the_window_is_refused_after_it_is_late(clien
     with time_machine.travel(at(dt.date(2026, 2, 10)), tick=False):
         resp = client.post(f"/merchant/statements/{st.pk}/apply/", follow=True)
     st.refresh_from_db()
-    assert st.status == Statement.Status.OPEN and 'class="error msg"' in resp.content.decode()
+    assert st.status == Statement.Status.OPEN and 'class="error"' in resp.content.decode()
     with time_machine.travel(at(dt.date(2026, 2, 25)), tick=False):
         login(client, "mer_a")  # the session idled out over the fortnight
         client.post(f"/merchant/statements/{st.pk}/apply/")
