@@ -249,12 +249,43 @@ class StatementAdmin(ReadOnly, admin.ModelAdmin):
                  _("Approved."))
 
 
+def _reject_link(obj, pending: str, url_name: str):
+    from django.utils.html import format_html
+
+    if obj.status != pending:
+        return "-"
+    return format_html('<a href="{}">{}</a>', reverse(url_name, args=[obj.pk]), _("Reject"))
+
+
 @admin.register(Correction)
 class CorrectionAdmin(ReadOnly, admin.ModelAdmin):
-    list_display = ("id", "merchant", "record", "amount", "status", "requested_by", "requested_at", "decided_by")
+    list_display = ("id", "merchant", "record", "amount", "status", "requested_by", "requested_at", "decided_by",
+                    "reject_link")
     list_filter = ("status",)
     readonly_fields = [f.name for f in Correction._meta.fields]
     actions = ["approve"]
+
+    @admin.display(description=_("reject"))
+    def reject_link(self, obj):
+        return _reject_link(obj, Correction.Status.REQUESTED, "admin:settlement_correction_reject")
+
+    def get_urls(self):
+        return [path("<int:pk>/reject/", self.admin_site.admin_view(self.reject_view),
+                     name="settlement_correction_reject"), *super().get_urls()]
+
+    def reject_view(self, request, pk):
+        """Reject a correction form with the reason the merchant will read (U§9)."""
+        if not request.user.has_perm("settlement.decide_correction"):
+            raise PermissionDenied
+        corr = get_object_or_404(Correction, pk=pk)
+
+        def go(data):
+            services.correction_decide(actor=request.user, correction=corr, approve=False, note=data["text"])
+            return _("Rejected.")
+
+        return _form_view(self, request, title=_("Reject correction form %s") % corr, form_class=TextForm, on_valid=go,
+                          intro=_("Over-charge %(amount)s yuan: %(reason)s") % {"amount": yuan(corr.amount),
+                                                                               "reason": corr.reason})
 
     @admin.action(description=_("Approve: credit the holder from the merchant"))
     def approve(self, request, queryset):
@@ -265,10 +296,32 @@ class CorrectionAdmin(ReadOnly, admin.ModelAdmin):
 
 @admin.register(AdjustmentRequest)
 class AdjustmentRequestAdmin(ReadOnly, admin.ModelAdmin):
-    list_display = ("id", "holder", "kind", "amount", "status", "requested_by", "decided_by", "decided_at")
+    list_display = ("id", "holder", "kind", "amount", "status", "requested_by", "decided_by", "decided_at",
+                    "reject_link")
     list_filter = ("status", "kind")
     readonly_fields = [f.name for f in AdjustmentRequest._meta.fields]
     actions = ["approve"]
+
+    @admin.display(description=_("reject"))
+    def reject_link(self, obj):
+        return _reject_link(obj, AdjustmentRequest.Status.PENDING, "admin:settlement_adjustmentrequest_reject")
+
+    def get_urls(self):
+        return [path("<int:pk>/reject/", self.admin_site.admin_view(self.reject_view),
+                     name="settlement_adjustmentrequest_reject"), *super().get_urls()]
+
+    def reject_view(self, request, pk):
+        """Reject a bank adjustment with a reason (R-ADJ-1); the service checks the second person."""
+        if not request.user.has_perm("accounts.adjust_account"):
+            raise PermissionDenied
+        req = get_object_or_404(AdjustmentRequest, pk=pk)
+
+        def go(data):
+            services.adjustment_decide(actor=request.user, request=req, approve=False, note=data["text"])
+            return _("Rejected.")
+
+        return _form_view(self, request, title=_("Reject adjustment %s") % req, form_class=TextForm, on_valid=go,
+                          intro=_("%(amount)s yuan: %(reason)s") % {"amount": yuan(req.amount), "reason": req.reason})
 
     @admin.action(description=_("Approve and post (a second person)"))
     def approve(self, request, queryset):
