@@ -10,7 +10,7 @@ from .models import AuditLog, BlockListEntry, Card, Cardholder, Journal, LedgerA
 def holder_search(*, q: str) -> QuerySet[Cardholder]:
     """By staff/student number, name or the number of any of the holder's cards."""
     q = (q or "").strip()
-    if not q:
+    if not q or "\x00" in q:  # PostgreSQL refuses NUL in text; nobody's number or name holds one
         return Cardholder.objects.none()
     cond = Q(number__iexact=q) | Q(name__icontains=q)
     if q.isdigit():

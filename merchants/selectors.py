@@ -10,6 +10,8 @@ from .setup import CENTRE_GROUP, FINANCE_GROUP, UNIT_APPROVER_GROUP
 
 
 def merchant_get(*, code: str) -> Merchant | None:
+    if "\x00" in (code or ""):
+        return None  # PostgreSQL refuses NUL in text: no code holds one, so no merchant (not a 500)
     return Merchant.objects.select_related("payable_account").filter(code=code).first()
 
 

@@ -22,7 +22,7 @@ JUNK_PARAMS = {
     "slug": ["x" * 300],
 }
 JUNK_QUERY = ("?month=9999-99&start=2026-02-30&end=x&day=-1&page=-5&terminal=1e9&card=%E5%9B%BD&status=zz"
-              "&by=year&q=" + "%25" * 50 + "&o=99&p=abc&next=https://evil.example/&fmt=exe&e=1&all=1")
+              "&by=year&number=%00&q=" + "%25" * 50 + "%00&o=99&p=abc&next=https://evil.example/&fmt=exe&e=1&all=1")
 JUNK_BODY = {
     "number": "1" * 500, "password": "x" * 500, "amount": "-1e309", "amount_yuan": "NaN", "bank_ref": "=cmd|' /C calc'!A0" * 20,
     "reason": "'; DROP TABLE accounts_card; --", "comment": "\x00", "username": "a" * 300, "action": "zz",
