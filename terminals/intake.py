@@ -9,11 +9,12 @@ Checks that need no posting order (arithmetic, card, type, surcharge, assignment
 from __future__ import annotations
 
 import datetime as dt
+import io
+import json
 from dataclasses import dataclass
 
 from django.db import connection, transaction
 from django.utils import timezone
-from psycopg2.extras import execute_values
 
 from accounts.selectors import card_types_by_number
 from merchants.models import MerchantKind
@@ -120,27 +121,15 @@ def batch_intake(*, terminal_id: int, batch_no: int, msg_seq: int, raw_frame: by
         problems, merchant_id = record_problems(rec, card_types=card_types, assignments=assignments, rates=rates)
         problems_by_seq[rec.term_seq] = problems
         hard = [p for p in problems if p not in SOFT_PROBLEMS]
-        rows.append((
+        rows.append("\t".join(map(str, (
             terminal.pk, rec.term_seq, batch.pk, rec.card_no, rec.card_type, rec.kind, rec.card_counter, rec.flags,
-            rec.base_amount, rec.surcharge, rec.balance_before, rec.balance_after,
-            dt.datetime.fromtimestamp(rec.time, dt.UTC), rec.operator_no, _raw(rec),
-            Record.Status.EXCEPTION if hard else Record.Status.RECEIVED, _json(problems), merchant_id,
-        ))
+            rec.base_amount, rec.surcharge, rec.balance_before, rec.balance_after, rec.time, rec.operator_no,
+            "\\\\x" + _raw(rec).hex(), Record.Status.EXCEPTION if hard else Record.Status.RECEIVED,
+            _json(problems).replace("\\", "\\\\"), merchant_id if merchant_id is not None else "\\N",
+        ))))
     inserted: set[int] = set()
     if rows:
-        with connection.cursor() as cur:
-            result = execute_values(
-                cur.cursor,
-                """INSERT INTO terminals_record (terminal_id, term_seq, batch_id, card_no, card_type, kind,
-                       card_counter, flags, base_amount, surcharge, balance_before, balance_after, time,
-                       operator_no, raw, status, problems, merchant_id)
-                   VALUES %s ON CONFLICT (terminal_id, term_seq) DO NOTHING RETURNING term_seq""",
-                rows,
-                template="(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s::jsonb,%s)",
-                page_size=len(rows),
-                fetch=True,
-            )
-            inserted = {r[0] for r in result}
+        inserted = _insert_new(rows)
     exceptions = sum(1 for seq in inserted if problems_by_seq[seq])
     duplicates = [r for r in first.values() if r.term_seq not in inserted] + in_batch_dups
     if duplicates:
@@ -194,6 +183,33 @@ def records_lost(*, terminal_id: int, from_seq: int, to_seq: int) -> int:
     return ack
 
 
+_STAGE = """CREATE TEMP TABLE IF NOT EXISTS intake_stage (
+    terminal_id bigint, term_seq bigint, batch_id bigint, card_no bigint, card_type smallint, kind smallint,
+    card_counter integer, flags smallint, base_amount bigint, surcharge bigint, balance_before bigint,
+    balance_after bigint, time bigint, operator_no bigint, raw bytea, status varchar(10), problems jsonb,
+    merchant_id bigint) ON COMMIT DELETE ROWS"""
+
+
+def _insert_new(rows: list[str]) -> set[int]:
+    """COPY the batch's rows into a per-connection staging table, then insert the ones whose
+    (terminal, term_seq) is new; returns their term_seq. The rest are duplicates."""
+    with connection.cursor() as cur:
+        cur.execute(_STAGE)
+        cur.execute("DELETE FROM intake_stage")  # empty at commit; this covers several intakes in one transaction
+        cur.cursor.copy_expert("COPY intake_stage FROM STDIN", io.StringIO("\n".join(rows) + "\n"))
+        cur.execute(
+            """INSERT INTO terminals_record (terminal_id, term_seq, batch_id, card_no, card_type, kind, card_counter,
+                   flags, base_amount, surcharge, balance_before, balance_after, time, operator_no, raw, status,
+                   problems, merchant_id)
+               SELECT terminal_id, term_seq, batch_id, card_no, card_type, kind, card_counter, flags, base_amount,
+                   surcharge, balance_before, balance_after, to_timestamp(time), operator_no, raw, status, problems,
+                   merchant_id
+               FROM intake_stage ORDER BY term_seq
+               ON CONFLICT (terminal_id, term_seq) DO NOTHING RETURNING term_seq"""
+        )
+        return {r[0] for r in cur.fetchall()}
+
+
 def _raw(rec) -> bytes:
     """The record's 40 bytes as received (or as encoded, for records built in code)."""
     raw = getattr(rec, "raw", None)
@@ -201,6 +217,4 @@ def _raw(rec) -> bytes:
 
 
 def _json(value) -> str:
-    import json
-
-    return json.dumps(value)
+    return json.dumps(value) if value else "[]"  # most records have nothing to say

@@ -1,11 +1,13 @@
-"""Posting a stored batch to the ledger, exactly once.
+"""Posting stored batches to the ledger, exactly once.
 
-batch_post(batch_id) locks the batch row; a posted batch is left alone, so a task delivered
-twice (sweeper, redelivery after a killed worker) does nothing the second time. Inside one
-transaction it locks the purses and ledger accounts the batch touches (purses, then accounts,
-each in id order), walks the records in term_seq order in memory, and writes the result with a
-handful of set-based statements: one journal (source "batch:<id>", unique) with one aggregated
-posting per account, one UPDATE of the purses' card state, one UPDATE of the records.
+batch_post(batch_id) locks the batch row, and with it other unposted batches that no other
+worker holds (SKIP LOCKED), so a backlog is posted in large runs. A posted batch is left alone:
+a task delivered twice (sweeper, redelivery after a killed worker) does nothing the second time.
+Inside one transaction a run locks the purses and ledger accounts it touches (purses, then
+accounts, each in id order), walks the records in (batch, term_seq) order in memory, and writes
+the result with a handful of set-based statements: one journal (source "batch:<id>" or
+"batches:…", unique) with one aggregated posting per account, one UPDATE of the purses' card
+state, one UPDATE for the records posted plainly and one for those with something to say.
 """
 
 from __future__ import annotations
@@ -43,25 +45,50 @@ def _offline_authorised(periods: list[OfflineAuthorisation], at: dt.datetime) ->
     return any(p.valid_from <= at < p.valid_to for p in periods)
 
 
-def batch_post(batch_id: int) -> dict:
-    """Post a batch's received records. Idempotent. Returns counts for logs and tests."""
+# A posting run takes up to this many records: the fixed costs of a transaction (locks, the
+# journal, the commit) are paid once for many batches when a backlog builds up.
+COALESCE_RECORDS = 20_000
+
+
+def batch_post(batch_id: int, *, coalesce: int = COALESCE_RECORDS) -> dict:
+    """Post a batch's received records, together with other unposted batches nobody else is
+    posting (SKIP LOCKED), up to ``coalesce`` records. Idempotent: a posted batch is left alone,
+    so a task delivered twice (sweeper, redelivery after a killed worker) changes nothing."""
     to_freeze: list[int] = []
     with transaction.atomic():
-        batch = Batch.objects.select_for_update().filter(pk=batch_id).first()
-        if batch is None or batch.posted_at is not None:
+        batch = Batch.objects.select_for_update().filter(pk=batch_id).values_list("pk", "posted_at", "stored").first()
+        ids, size = ([batch_id], batch[2]) if batch is not None and batch[1] is None else ([], 0)
+        if coalesce:
+            for pk, stored in (Batch.objects.select_for_update(skip_locked=True)
+                               .filter(posted_at__isnull=True).exclude(pk=batch_id).order_by("pk")
+                               .values_list("pk", "stored")[:200]):
+                if size + stored > coalesce and ids:
+                    break
+                ids.append(pk)
+                size += stored
+        if not ids:
             return {"posted": 0, "skipped": True}
-        records = list(
-            Record.objects.filter(batch_id=batch_id, status=R.RECEIVED).order_by("term_seq")
-        )
-        result = (_post_records(batch.terminal_id, records, to_freeze, source=f"batch:{batch.pk}",
-                                reason=f"terminal {batch.terminal_id} batch {batch.batch_no}")
+        records = _rows(Record.objects.filter(batch_id__in=ids, status=R.RECEIVED).order_by("batch_id", "term_seq"))
+        source = f"batch:{ids[0]}" if len(ids) == 1 else f"batches:{ids[0]}+{len(ids) - 1}:{min(ids)}-{max(ids)}"
+        result = (_post_records(records, to_freeze, source=source, reason=f"{len(ids)} batch(es) from {ids[0]}")
                   if records else {"posted": 0})
-        Batch.objects.filter(pk=batch_id).update(posted_at=timezone.now())
+        Batch.objects.filter(pk__in=ids).update(posted_at=timezone.now())
+        result["batches"] = len(ids)
     # Freezing changes cards (and the block list): done after the posting commits, each in its
     # own transaction, so the posting never holds card locks (lock order: card, purse, account).
     for card_no in to_freeze:
         card_freeze_for_mismatch(card_no=card_no)
     return result
+
+
+_FIELDS = ("id", "terminal_id", "term_seq", "card_no", "kind", "card_counter", "flags", "base_amount", "surcharge",
+           "balance_before", "balance_after", "time", "operator_no", "merchant_id", "problems")
+
+
+def _rows(queryset) -> list:
+    """Records as light named tuples: a posting run reads thousands, model instances cost more
+    than the posting itself."""
+    return list(queryset.values_list(*_FIELDS, named=True))
 
 
 def card_freeze_for_mismatch(*, card_no: int) -> int:
@@ -81,22 +108,18 @@ def card_freeze_for_mismatch(*, card_no: int) -> int:
 
 def records_repost(*, record_ids: list[int], source: str, reason: str, actor=None) -> dict:
     """Post exception records again, after their cause went away (the top-up they spent arrived)
-    or staff decided to post them. One journal per terminal; the records are locked, so a record
-    is posted once whoever calls this."""
+    or staff decided to post them, in one journal. The records are locked, so a record is posted
+    once whoever calls this."""
     to_freeze: list[int] = []
     result = {"posted": 0, "exceptions": 0, "flags": 0}
     with transaction.atomic():
-        records = list(Record.objects.select_for_update().filter(pk__in=record_ids, status=R.EXCEPTION)
-                       .order_by("terminal_id", "term_seq"))
-        by_terminal: dict[int, list[Record]] = defaultdict(list)
-        for rec in records:
-            rec.problems = [p for p in rec.problems if p not in RETRYABLE]
-            by_terminal[rec.terminal_id].append(rec)
-        for terminal_id, recs in sorted(by_terminal.items()):
-            r = _post_records(terminal_id, recs, to_freeze, source=f"{source}:t{terminal_id}", reason=reason,
-                              actor=actor)
-            for k in result:
-                result[k] += r.get(k, 0)
+        locked = list(Record.objects.select_for_update().filter(pk__in=record_ids, status=R.EXCEPTION)
+                      .values_list("pk", flat=True))
+        records = [r._replace(problems=[p for p in r.problems if p not in RETRYABLE])
+                   for r in _rows(Record.objects.filter(pk__in=locked).order_by("terminal_id", "term_seq"))]
+        if records:
+            result = _post_records(records, to_freeze, source=source, reason=reason, actor=actor,
+                                   rewrite_problems=True)
     for card_no in to_freeze:
         card_freeze_for_mismatch(card_no=card_no)
     return result
@@ -120,9 +143,12 @@ def records_retry_pending(*, limit: int = 5000) -> dict:
                           reason="automatic retry: the host balance now covers it")
 
 
-def _post_records(terminal_id: int, records: list[Record], to_freeze: list[int], *, source: str, reason: str,
-                  actor=None) -> dict:
-    terminal = Terminal.objects.get(pk=terminal_id)
+def _post_records(records: list, to_freeze: list[int], *, source: str, reason: str, actor=None,
+                  rewrite_problems: bool = False) -> dict:
+    """Post records (of one or many terminals, in order) in one journal; see the module doc."""
+    terminal_ids = {r.terminal_id for r in records}
+    min_interval = {pk: dt.timedelta(seconds=s) for pk, s in
+                    Terminal.objects.filter(pk__in=terminal_ids).values_list("pk", "min_interval_s")}
     cards = cards_for_posting(card_nos={r.card_no for r in records})
     merchants = {m.pk: m for m in Merchant.objects.filter(pk__in={r.merchant_id for r in records if r.merchant_id})}
     cash = cash_accounts_by_operator(operator_nos={r.operator_no for r in records if r.operator_no})
@@ -130,10 +156,11 @@ def _post_records(terminal_id: int, records: list[Record], to_freeze: list[int],
     account_ids = {m.payable_account_id for m in merchants.values()} | set(cash.values()) | set(system.values())
     purses = posting_lock(purse_ids={c["purse_id"] for c in cards.values()}, account_ids=account_ids)
     history = block_history(card_nos=set(cards))
-    periods = list(OfflineAuthorisation.objects.filter(terminal=terminal))
+    periods: dict[int, list] = defaultdict(list)
+    for period in OfflineAuthorisation.objects.filter(terminal_id__in=terminal_ids):
+        periods[period.terminal_id].append(period)
     tolerance = PostingSettings.objects.first() or PostingSettings()
-    min_interval = dt.timedelta(seconds=terminal.min_interval_s)
-    last_charge: dict[int, Record] = _recent_charges(terminal, records, min_interval)
+    last_charge = _recent_charges(records, max(min_interval.values(), default=dt.timedelta(0)))
 
     delta: dict[int, int] = defaultdict(int)
     updates, flags, touched, late_cards = [], [], set(), set()
@@ -141,7 +168,7 @@ def _post_records(terminal_id: int, records: list[Record], to_freeze: list[int],
         problems = list(rec.problems)
         card = cards.get(rec.card_no)
         if card is None:  # card deleted since intake cannot happen (PROTECT); defensive
-            updates.append((rec.pk, R.EXCEPTION, problems + ["unknown_card"]))
+            updates.append((rec.id, R.EXCEPTION, problems + ["unknown_card"]))
             continue
         purse = purses[card["purse_id"]]
         status = R.POSTED
@@ -151,9 +178,10 @@ def _post_records(terminal_id: int, records: list[Record], to_freeze: list[int],
         # Money first: what the host can post without going below zero.
         if rec.kind == protocol.RecordKind.PURCHASE:
             if purse["balance"] - total < 0:
-                updates.append((rec.pk, R.EXCEPTION, problems + ["insufficient_host_balance"]))
+                updates.append((rec.id, R.EXCEPTION, problems + ["insufficient_host_balance"]))
                 continue
-            offline_ok = not (rec.flags & protocol.FLAG_OFFLINE) or _offline_authorised(periods, rec.time)
+            offline_ok = (not (rec.flags & protocol.FLAG_OFFLINE)
+                          or _offline_authorised(periods[rec.terminal_id], rec.time))
             if not offline_ok:
                 status = R.HELD  # posted to the holder, held out of settlement (R-TERM-2)
                 problems.append("offline_unauthorised")
@@ -167,20 +195,21 @@ def _post_records(terminal_id: int, records: list[Record], to_freeze: list[int],
                 delta[merchant.payable_account_id] -= total  # R-SUR-2: the water price is the merchant's
             delta[purse["account_id"]] += total
             purse["balance"] -= total
-            prev = last_charge.get(rec.card_no)
-            if prev is not None and prev.base_amount == rec.base_amount and abs(rec.time - prev.time) <= min_interval:
+            prev = last_charge.get((rec.terminal_id, rec.card_no))
+            if (prev is not None and prev.base_amount == rec.base_amount
+                    and abs(rec.time - prev.time) <= min_interval[rec.terminal_id]):
                 problems.append("suspected_duplicate")  # R-DUP-1: listed for the merchant's refund
-            last_charge[rec.card_no] = rec
+            last_charge[(rec.terminal_id, rec.card_no)] = rec
         else:  # DEPOSIT
             if rec.operator_no == 0:
                 if rec.base_amount > purse["pending"]:
-                    updates.append((rec.pk, R.EXCEPTION, problems + ["more_than_pending"]))
+                    updates.append((rec.id, R.EXCEPTION, problems + ["more_than_pending"]))
                     continue
                 purse["pending"] -= rec.base_amount  # already in the account; now on the card too
             else:
                 cash_account = cash.get(rec.operator_no)
                 if cash_account is None:
-                    updates.append((rec.pk, R.EXCEPTION, problems + ["unknown_operator"]))
+                    updates.append((rec.id, R.EXCEPTION, problems + ["unknown_operator"]))
                     continue
                 delta[cash_account] += rec.base_amount
                 delta[purse["account_id"]] -= rec.base_amount
@@ -193,10 +222,10 @@ def _post_records(terminal_id: int, records: list[Record], to_freeze: list[int],
             late_cards.add(rec.card_no)
         else:
             if rec.card_counter != purse["card_counter"]:
-                flags.append(CardFlag(card_no=rec.card_no, record=rec, kind=CardFlag.Kind.COUNTER_GAP,
+                flags.append(CardFlag(card_no=rec.card_no, record_id=rec.id, kind=CardFlag.Kind.COUNTER_GAP,
                                       expected=purse["card_counter"], actual=rec.card_counter))
             if rec.balance_before != purse["card_balance"]:
-                flags.append(CardFlag(card_no=rec.card_no, record=rec, kind=CardFlag.Kind.BALANCE,
+                flags.append(CardFlag(card_no=rec.card_no, record_id=rec.id, kind=CardFlag.Kind.BALANCE,
                                       expected=purse["card_balance"], actual=rec.balance_before))
                 # With no counter gap nothing can explain the difference later: past the fen
                 # tolerance the card is frozen now. A gap may be filled by a terminal that was
@@ -206,10 +235,10 @@ def _post_records(terminal_id: int, records: list[Record], to_freeze: list[int],
                     to_freeze.append(rec.card_no)
             purse["card_counter"], purse["card_balance"] = rec.card_counter + 1, rec.balance_after
         if _blocked_at(history.get(rec.card_no, []), rec.time):
-            flags.append(CardFlag(card_no=rec.card_no, record=rec, kind=CardFlag.Kind.BLOCKED_SPENT,
+            flags.append(CardFlag(card_no=rec.card_no, record_id=rec.id, kind=CardFlag.Kind.BLOCKED_SPENT,
                                   expected=0, actual=total))
         touched.add(card["purse_id"])
-        updates.append((rec.pk, status, problems))
+        updates.append((rec.id, status, problems, rewrite_problems or problems != rec.problems))
 
     journal = None
     delta = {k: v for k, v in delta.items() if v}
@@ -269,27 +298,36 @@ def cardflags_resolve_filled(*, card_nos, now) -> int:
         return cur.rowcount
 
 
-def _recent_charges(terminal: Terminal, records: list[Record], window: dt.timedelta) -> dict[int, Record]:
-    """The latest earlier purchase per card on this terminal, for the duplicate-charge guard."""
+def _recent_charges(records: list, window: dt.timedelta) -> dict[tuple[int, int], object]:
+    """The latest purchase already posted per (terminal, card), for the duplicate-charge guard."""
     first_time = min(r.time for r in records)
-    earlier = Record.objects.filter(
-        terminal=terminal, card_no__in={r.card_no for r in records}, kind=protocol.RecordKind.PURCHASE,
-        time__gte=first_time - window, term_seq__lt=min(r.term_seq for r in records),
-    ).order_by("term_seq")
-    return {r.card_no: r for r in earlier}
+    earlier = _rows(Record.objects.filter(
+        terminal_id__in={r.terminal_id for r in records}, card_no__in={r.card_no for r in records},
+        kind=protocol.RecordKind.PURCHASE, time__gte=first_time - window, status__in=(R.POSTED, R.HELD),
+    ).order_by("terminal_id", "term_seq"))
+    return {(r.terminal_id, r.card_no): r for r in earlier}
 
 
 def _records_update(updates: list[tuple], journal_id: int | None, now, day) -> None:
-    if not updates:
-        return
-    values = ",".join(["(%s::bigint, %s, %s::jsonb)"] * len(updates))
-    params = [x for pk, status, problems in updates for x in (pk, status, json.dumps(problems))]
+    """Write the outcome: one UPDATE for the plain case (posted, nothing new to say), one with a
+    VALUES list for the records whose status or problems changed."""
+    plain = [u[0] for u in updates if u[1] == R.POSTED and len(u) > 3 and not u[3]]
+    other = [u for u in updates if not (u[1] == R.POSTED and len(u) > 3 and not u[3])]
     with connection.cursor() as cur:
-        cur.execute(
-            f"""UPDATE terminals_record r SET status = v.status, problems = v.problems,
-                    journal_id = CASE WHEN v.status IN ('posted', 'held') THEN %s::bigint ELSE NULL END,
-                    posted_at = CASE WHEN v.status IN ('posted', 'held') THEN %s::timestamptz ELSE NULL END,
-                    business_day = %s::date
-                FROM (VALUES {values}) AS v(id, status, problems) WHERE r.id = v.id""",
-            [journal_id, now, day, *params],
-        )
+        if plain:
+            cur.execute(
+                """UPDATE terminals_record SET status = 'posted', journal_id = %s, posted_at = %s, business_day = %s
+                   WHERE id = ANY(%s)""",
+                [journal_id, now, day, plain],
+            )
+        if other:
+            values = ",".join(["(%s::bigint, %s, %s::jsonb)"] * len(other))
+            params = [x for u in other for x in (u[0], u[1], json.dumps(u[2]))]
+            cur.execute(
+                f"""UPDATE terminals_record r SET status = v.status, problems = v.problems,
+                        journal_id = CASE WHEN v.status IN ('posted', 'held') THEN %s::bigint ELSE NULL END,
+                        posted_at = CASE WHEN v.status IN ('posted', 'held') THEN %s::timestamptz ELSE NULL END,
+                        business_day = %s::date
+                    FROM (VALUES {values}) AS v(id, status, problems) WHERE r.id = v.id""",
+                [journal_id, now, day, *params],
+            )

@@ -11,7 +11,9 @@ log = logging.getLogger(__name__)
 
 @shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=10)
 def batch_post(batch_id: int) -> dict:
-    return posting.batch_post(batch_id)
+    from django.conf import settings
+
+    return posting.batch_post(batch_id, coalesce=settings.POSTING_COALESCE_RECORDS)
 
 
 @shared_task

@@ -110,7 +110,7 @@ def test_gateway_killed_mid_upload_then_worker_killed_mid_posting(make_terminal,
     assert sorted(seqs) == list(range(1, 3001)), "every record stored exactly once"
     assert acked <= set(seqs)
 
-    worker = start_worker()
+    worker = start_worker(coalesce=0)  # one batch per run, so there is a middle to kill it in
     try:
         batches_sweep(older_than_s=0)
         total = Batch.objects.count()

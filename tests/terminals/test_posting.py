@@ -216,3 +216,19 @@ def test_intake_exceptions_are_not_posted(tills, card):
     assert Record.objects.get().status == "exception"
     assert balance(card.purse.account) == 10000
     assert Batch.objects.get().posted_at is not None
+
+
+def test_a_posting_run_takes_waiting_batches_along_in_one_journal(tills, card, merchants):
+    till = tills(MerchantKind.RETAIL)
+    till.card(card)
+    ids = [till.send([till.purchase(card, 100)], post=False).batch_id for _ in range(5)]
+    single = batch_post(ids[0], coalesce=0)
+    assert single["batches"] == 1
+    run = batch_post(ids[1])
+    assert run["batches"] == 4 and run["posted"] == 4
+    assert Journal.objects.filter(source__startswith="batches:").count() == 1
+    assert all(batch_post(i)["skipped"] for i in ids)  # the other tasks find nothing left to do
+    assert balance(card.purse.account) == 9500
+    purse = Purse.objects.get(pk=card.purse_id)
+    assert (purse.card_counter, purse.card_balance) == (5, 9500)
+    assert not CardFlag.objects.exists()

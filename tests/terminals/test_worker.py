@@ -35,8 +35,10 @@ def subprocess_env():
     return env
 
 
-def start_worker():
+def start_worker(coalesce=None):
     env = subprocess_env()
+    if coalesce is not None:
+        env["POSTING_COALESCE_RECORDS"] = str(coalesce)
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "campuscard", "worker", "-l", "warning", "--concurrency", "1",
          "--pool", "solo", "--without-heartbeat", "--without-gossip", "--without-mingle"],
