@@ -485,6 +485,10 @@ def statement_pay(*, actor, statement: Statement, bank_ref: str) -> Statement:
     (R-SET-2, M§44) and the net from the payable to bank clearing. A paid statement is final."""
     permission_require(actor, "settlement.pay_statement")
     bank_ref = _reason(bank_ref)
+    # Refused, not cut: a reference that does not match the bank's record cannot be reconciled,
+    # and PostgreSQL refuses NUL (the finance desk passes the POST field as typed).
+    if len(bank_ref) > 60 or any(ord(c) < 32 for c in bank_ref):
+        raise BusinessError("A bank reference is at most 60 printable characters.")
     st = _locked(statement)
     if st.status != Statement.Status.APPROVED:
         raise BusinessError(f"This statement is {st.get_status_display()}; finance must approve it first.")

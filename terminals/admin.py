@@ -108,8 +108,9 @@ class ReasonForm(forms.Form):
 
 
 class AdjustForm(ReasonForm):
-    base_amount = forms.IntegerField(label=_("base amount (fen)"), min_value=0, required=False)
-    surcharge = forms.IntegerField(label=_("surcharge (fen)"), min_value=0, required=False)
+    # A record carries amounts as 32-bit unsigned fields (POS-PROTOCOL); more overflowed bigint (500).
+    base_amount = forms.IntegerField(label=_("base amount (fen)"), min_value=0, max_value=2**32 - 1, required=False)
+    surcharge = forms.IntegerField(label=_("surcharge (fen)"), min_value=0, max_value=2**32 - 1, required=False)
 
 
 def _with_reason(request, queryset, *, action, title, form_class, apply):
