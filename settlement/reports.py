@@ -1,5 +1,6 @@
 """Reports finance downloads, as bytes: XLSX, PDF (Chinese via reportlab's built-in CID font
-STSong-Light, no font files) and CSV (UTF-8 with BOM for Excel; formula-looking text escaped).
+STSong-Light, no font files) and CSV (UTF-8 with BOM for Excel; formula-looking text escaped in CSV, and written as
+text, never as a formula, in XLSX).
 
 Each report is first a Table (title, headers, rows, which columns are money in fen); the three
 renderers turn any Table into a file. Money is integer fen inside and yuan in the file.
@@ -69,7 +70,8 @@ def table_xlsx(table: Table) -> bytes:
 
     wb = Workbook()
     ws = wb.active
-    ws.title = table.title[:31].replace("/", "-") or "report"
+    # Excel forbids []:*?/\ in a sheet title (openpyxl raises): a cohort or name may hold them.
+    ws.title = re.sub(r"[\[\]:*?/\\]", "-", table.title)[:31] or "report"
     ws.append([table.title])
     ws["A1"].font = Font(bold=True, size=14)
     ws.append(table.headers)
@@ -92,6 +94,11 @@ def table_xlsx(table: Table) -> bytes:
         ws.append([note])
     for i, h in enumerate(table.headers):
         ws.column_dimensions[ws.cell(row=2, column=i + 1).column_letter].width = max(10, len(h) * 2 + 2)
+    for row in ws.iter_rows():
+        for cell in row:
+            if cell.data_type == "f":  # openpyxl makes any str starting with "=" a formula: keep it text
+                cell.data_type = "s"
+                cell.quotePrefix = True
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
