@@ -26,7 +26,7 @@ from merchants.selectors import merchant_for_user
 from terminals.models import Record
 
 from .. import services
-from ..reports import CONTENT_TYPES
+from ..reports import CONTENT_TYPES, csv_safe
 from . import selectors
 from .charts import bar_chart
 from .files import statement_file
@@ -134,9 +134,10 @@ def records_csv(request):
     out.writerow([_("Time"), _("Terminal"), _("Sequence"), _("Card number"), _("Base amount (yuan)"),
                   _("Surcharge (yuan)"), _("Merchant amount (yuan)"), _("Status"), _("Problems")])
     for r in qs.iterator(chunk_size=2000):
+        # Text cells escaped like every other download: a spreadsheet must never run one as a formula.
         out.writerow([timezone.localtime(r.time).strftime("%Y-%m-%d %H:%M:%S"), r.terminal_id, r.term_seq, r.card_no,
-                      yuan(r.base_amount), yuan(r.surcharge), yuan(r.amount), r.get_status_display(),
-                      " ".join(r.problems or [])])
+                      yuan(r.base_amount), yuan(r.surcharge), yuan(r.amount), csv_safe(str(r.get_status_display())),
+                      csv_safe(" ".join(r.problems or []))])
     return response
 
 

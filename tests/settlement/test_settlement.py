@@ -106,7 +106,7 @@ def test_r_set_1_rerun_gives_the_same_numbers_and_a_paid_statement_is_immutable(
     services.settlement_compute(period_start=month["day"], period_end=month["day"])
     paid.refresh_from_db()
     assert paid.status == "paid" and paid.computed_at == computed and paid.net == 99
-    with pytest.raises(BusinessError, match="Paid"):
+    with pytest.raises(BusinessError, match="Paid|已付款"):
         services.statement_pay(actor=finance2, statement=paid, bank_ref="B3")
     with pytest.raises(BusinessError):
         services.statement_apply(actor=admin_user, statement=paid, today=_window_day(month["day"]))
