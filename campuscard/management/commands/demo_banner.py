@@ -1,8 +1,9 @@
 """Print where `make run` serves things and the demo logins."""
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from .seed_demo import DEMO_KIOSK_PASSWORD, DEMO_USERS
+from .seed_demo import DEMO_API_TOKEN_FILE, DEMO_KIOSK_PASSWORD, DEMO_USERS
 
 
 class Command(BaseCommand):
@@ -30,4 +31,8 @@ class Command(BaseCommand):
             f"  kiosk query password of demo holders: {DEMO_KIOSK_PASSWORD}",
             "",
         ]
+        token_file = settings.BASE_DIR / "var" / DEMO_API_TOKEN_FILE
+        if token_file.exists():
+            lines[-1:-1] = [f"  API token of the demo subsystem:      {token_file.read_text().strip()}",
+                            f"    curl -H 'Authorization: Token <token>' {base}/api/v1/merchants/C01/settlements/"]
         self.stdout.write("\n".join(lines))

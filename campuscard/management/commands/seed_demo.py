@@ -108,6 +108,7 @@ class Command(BaseCommand):
             services.card_report_loss(card=card, channel="kiosk")
             services.card_replace(card=card, actor=admin, reason="演示补卡", fee_payment="cash")
         self._seed_merchants(admin, users, units)
+        self._seed_api_client(admin)
         self.stdout.write(self.style.SUCCESS(
             f"Demo data: {Cardholder.objects.count()} cardholders, roles {', '.join(ROLE_NAMES.values())}."
         ))
@@ -152,7 +153,20 @@ class Command(BaseCommand):
         path.parent.mkdir(exist_ok=True)
         path.write_text("\n".join(lines) + "\n")
 
+    def _seed_api_client(self, admin) -> None:
+        """One demo subsystem client with every scope; its token (shown once) goes to var/demo-api-token.txt."""
+        from django.conf import settings
 
+        from campuscard.api.services import api_client_create
+
+        _, token = api_client_create(actor=admin, name="演示子系统", scopes=["cards:read", "cards:functions",
+                                                                        "revenue:read", "settlements:read"])
+        path = settings.BASE_DIR / "var" / DEMO_API_TOKEN_FILE
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(token + "\n")
+
+
+DEMO_API_TOKEN_FILE = "demo-api-token.txt"
 DEMO_MERCHANTS = [  # code, name, kind, internal, terminals
     ("C01", "第一食堂", MerchantKind.DINING, True, 6),
     ("C02", "第二食堂", MerchantKind.DINING, True, 4),
