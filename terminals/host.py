@@ -6,7 +6,6 @@ checks (length, CRC, MAC, known terminal) happen in the gateways before a reques
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 from django.db import close_old_connections, connection
@@ -18,7 +17,7 @@ from merchants.models import MerchantKind
 from . import protocol
 from .intake import batch_intake, records_lost
 from .models import Assignment, Terminal
-from .selectors import offline_until, params_version, recollect_for, terminal_params
+from .selectors import terminal_params
 
 P = protocol
 
@@ -63,12 +62,40 @@ class Session:
     after_reply: list = field(default_factory=list)  # work to do once the reply is on the wire
 
 
-def _status_reply(terminal: Terminal, last_seq: int, reply_type: int):
-    ack, last = terminal.ack_upto, max(last_seq, terminal.last_seq)
-    rfrom, rto = recollect_for(terminal.pk, ack, last)
+# A SIGN_IN or HEARTBEAT in one round trip (5,000 terminals heartbeat every 30 s): record what the
+# terminal says (its block-list version never above the host's, the time only when it changes)
+# and read back what the reply needs: ack_upto, the parameters' version, the offline period and
+# the first stored number above ack_upto (recollect).
+_STATUS_SQL = """
+WITH t AS (
+    UPDATE terminals_terminal SET firmware_version = %(fw)s, params_version = %(pv)s, last_seq = %(last)s,
+        unsent = %(unsent)s, last_seen_at = %(now)s, blocklist_version = %(bv)s,
+        blocklist_version_at = CASE WHEN blocklist_version = %(bv)s THEN blocklist_version_at ELSE %(now)s END
+    WHERE id = %(tid)s
+    RETURNING id, ack_upto, params_rev, last_seq)
+SELECT t.ack_upto,
+    t.params_rev + (SELECT COUNT(*) FROM terminals_surchargerate WHERE effective_from <= %(now)s),
+    (SELECT MAX(valid_to) FROM terminals_offlineauthorisation
+     WHERE terminal_id = t.id AND valid_from <= %(now)s AND valid_to > %(now)s),
+    LEAST((SELECT MIN(term_seq) FROM terminals_record WHERE terminal_id = t.id AND term_seq > t.ack_upto),
+          (SELECT MIN(from_seq) FROM terminals_lostrange WHERE terminal_id = t.id AND to_seq > t.ack_upto))
+FROM t"""
+
+
+def _status_reply(tid: int, body, reply_type: int):
+    now = timezone.now()
+    host_version = blocklist_version()
+    with connection.cursor() as cur:
+        cur.execute(_STATUS_SQL, {"fw": body.firmware_version, "pv": body.params_version, "last": body.last_seq,
+                                  "unsent": body.unsent, "now": now, "tid": tid,
+                                  "bv": min(body.blocklist_version, host_version)})
+        ack, params_v, offline_to, next_stored = cur.fetchone()
+    if next_stored is not None and next_stored <= ack + 1:
+        next_stored = None  # cannot happen while ack_upto is kept in the intake's transaction; never fail a sign-in
+    rfrom, rto = P.recollect_range(ack, next_stored, body.last_seq)
     return reply_type, P.SignInReply(
-        result=0, server_time=int(time.time()), blocklist_version=blocklist_version(),
-        params_version=params_version(terminal), ack_upto=ack, offline_until=offline_until(terminal),
+        result=0, server_time=int(now.timestamp()), blocklist_version=host_version, params_version=params_v,
+        ack_upto=ack, offline_until=int(offline_to.timestamp()) if offline_to else 0,
         recollect_from=rfrom, recollect_to=rto,
     )
 
@@ -81,16 +108,10 @@ def handle_request(session: Session, msg_type: int, msg_seq: int, body) -> list[
     if msg_type != P.MsgType.SIGN_IN and not session.signed_in:
         raise P.ProtocolError(P.Nack.NOT_SIGNED_IN)
     if msg_type in (P.MsgType.SIGN_IN, P.MsgType.HEARTBEAT):
-        now = timezone.now()
-        Terminal.objects.filter(pk=tid).update(
-            firmware_version=body.firmware_version, params_version=body.params_version, last_seq=body.last_seq,
-            unsent=body.unsent, last_seen_at=now,
-        )
-        _blocklist_reported(tid, min(body.blocklist_version, blocklist_version()), now)
+        reply = _status_reply(tid, body, msg_type | 0x80)
         session.signed_in = True
         session.blocklist_version = body.blocklist_version
-        terminal = Terminal.objects.get(pk=tid)
-        return [_status_reply(terminal, body.last_seq, msg_type | 0x80)]
+        return [reply]
     if msg_type == P.MsgType.TXN_BATCH:
         result = batch_intake(terminal_id=tid, batch_no=body.batch_no, msg_seq=msg_seq,
                               raw_frame=getattr(body, "frame", b""), records=body.records)
