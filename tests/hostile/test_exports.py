@@ -116,9 +116,6 @@ def test_graduation_bank_file_and_unpaid_list_escape_names(world):
     assert_xlsx_safe(reports.table_xlsx(unpaid))
 
 
-@pytest.mark.xfail(strict=True, reason="front2: settlement/portal/views.py records_csv writes text cells (the "
-                   "'problems' column, status labels) without settlement.reports.csv_safe; today only system codes "
-                   "reach them, but the export should escape like every other download")
 def test_portal_csv_escapes_text_cells(world):
     import datetime as dt
 
