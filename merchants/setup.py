@@ -1,7 +1,7 @@
 """Groups and permissions of the merchant side, run after every migrate (idempotent).
 
-Merchant users join the group "商户" (portal permissions) when they are linked to a merchant
-(merchant_user_add). accounts' role "merchant_user" (商户用户) stays empty: its tests require it.
+Merchant users join accounts' role group "merchant_user" (商户用户), which gets the portal
+permissions here, when they are linked to a merchant (merchant_user_add): one merchant role.
 Managing-unit officers get a group of their own: they approve their unit's merchants' forms
 (U§5, U§6, U§15, U§19).
 """
@@ -13,7 +13,7 @@ from django.db.models import Q
 
 from accounts.setup import ROLE_NAMES
 
-MERCHANT_GROUP = "商户"
+MERCHANT_GROUP = ROLE_NAMES["merchant_user"]
 UNIT_APPROVER_GROUP = "商户主管部门审核人"
 CENTRE_GROUP = ROLE_NAMES["card_centre"]
 FINANCE_GROUP = ROLE_NAMES["finance"]

@@ -11,6 +11,7 @@ from django.contrib.auth.models import Group, Permission
 from django.db.models import Q
 
 from accounts.setup import ROLE_NAMES
+from merchants.setup import MERCHANT_GROUP
 
 VIEW_ALL = [f"settlement.view_{m}" for m in (
     "dayclose", "daymerchanttotal", "dayterminaltotal", "dayoperatortotal", "daycardtypetotal", "dayaccounttotal",
@@ -27,7 +28,7 @@ GROUP_PERMS: dict[str, list[str]] = {
         "settlement.approve_statement", "settlement.pay_statement", "settlement.add_adjustmentrequest",
         "settlement.change_adjustmentrequest",
     ],
-    "商户": ["settlement.apply_statement", "settlement.add_correction"],  # merchants.setup.MERCHANT_GROUP
+    MERCHANT_GROUP: ["settlement.apply_statement", "settlement.add_correction"],
 }
 
 

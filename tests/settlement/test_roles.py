@@ -5,6 +5,7 @@ import pytest
 from django.contrib.auth.models import Group
 
 from accounts.setup import role_group
+from merchants.setup import MERCHANT_GROUP
 
 pytestmark = pytest.mark.django_db
 
@@ -26,4 +27,4 @@ def test_finance_approves_and_pays_but_does_not_check():
 
 
 def test_merchant_users_apply_only():
-    assert perms(Group.objects.get(name="商户")) == {"apply_statement", "add_correction"}
+    assert perms(Group.objects.get(name=MERCHANT_GROUP)) == {"apply_statement", "add_correction"}
