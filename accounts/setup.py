@@ -62,6 +62,18 @@ def role_group(role: str) -> Group:
     return Group.objects.get(name=ROLE_NAMES[role])
 
 
+def group_permissions_add(group_perms: dict[str, list[str]]) -> None:
+    """Give each named group these permissions ("app.codename"), creating the group if needed.
+    Only adds: the apps above accounts extend the roles this way after every migrate."""
+    for name, perms in group_perms.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        q = Q(pk__in=[])
+        for perm in perms:
+            app, codename = perm.split(".")
+            q |= Q(content_type__app_label=app, codename=codename)
+        group.permissions.add(*Permission.objects.filter(q))
+
+
 def reference_data_ensure(**_) -> None:
     for kind, code, name in SYSTEM_ACCOUNTS:
         LedgerAccount.objects.get_or_create(

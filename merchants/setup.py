@@ -8,10 +8,9 @@ Managing-unit officers get a group of their own: they approve their unit's merch
 
 from __future__ import annotations
 
-from django.contrib.auth.models import Group, Permission
-from django.db.models import Q
+from django.contrib.auth.models import Group
 
-from accounts.setup import ROLE_NAMES
+from accounts.setup import ROLE_NAMES, group_permissions_add
 
 MERCHANT_GROUP = ROLE_NAMES["merchant_user"]
 UNIT_APPROVER_GROUP = "商户主管部门审核人"
@@ -37,10 +36,4 @@ def unit_approver_group() -> Group:
 
 
 def merchant_groups_ensure(**_) -> None:
-    for name, perms in GROUP_PERMS.items():
-        group, _ = Group.objects.get_or_create(name=name)
-        q = Q(pk__in=[])
-        for perm in perms:
-            app, codename = perm.split(".")
-            q |= Q(content_type__app_label=app, codename=codename)
-        group.permissions.add(*Permission.objects.filter(q))
+    group_permissions_add(GROUP_PERMS)

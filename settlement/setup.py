@@ -7,10 +7,7 @@ or pay (segregation of duties); merchant users apply for settlement and ask for 
 
 from __future__ import annotations
 
-from django.contrib.auth.models import Group, Permission
-from django.db.models import Q
-
-from accounts.setup import ROLE_NAMES
+from accounts.setup import ROLE_NAMES, group_permissions_add
 from merchants.setup import MERCHANT_GROUP
 
 VIEW_ALL = [f"settlement.view_{m}" for m in (
@@ -33,10 +30,4 @@ GROUP_PERMS: dict[str, list[str]] = {
 
 
 def settlement_groups_ensure(**_) -> None:
-    for name, perms in GROUP_PERMS.items():
-        group, _ = Group.objects.get_or_create(name=name)
-        q = Q(pk__in=[])
-        for perm in perms:
-            app, codename = perm.split(".")
-            q |= Q(content_type__app_label=app, codename=codename)
-        group.permissions.add(*Permission.objects.filter(q))
+    group_permissions_add(GROUP_PERMS)
