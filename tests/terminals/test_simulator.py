@@ -93,10 +93,15 @@ def test_r_term_3_simulator_with_faults_every_acknowledged_record_posted_once_pu
     assert not RecordConflict.objects.filter(record__terminal_id__in=tids).exists()
     assert Batch.objects.filter(terminal_id__in=tids).count() >= stats.batches
     assert not Record.objects.filter(terminal_id__in=tids, status="exception").exists()
-    # After the push no terminal charged the lost card.
+    # After the push no connected terminal charged the lost card. A terminal that was offline
+    # could not hear of it: its records are posted and each raises a blocked-card alert.
     lost_at = lost_card.__class__.objects.get(pk=lost_card.pk).status_changed_at
-    late = Record.objects.filter(card_no=lost_card.card_no, time__gt=lost_at + dt.timedelta(seconds=2))
-    assert not late.exists()
+    late = list(Record.objects.filter(card_no=lost_card.card_no, time__gt=lost_at + dt.timedelta(seconds=2)))
+    assert not [r for r in late if not r.flags & 0x01], "an online terminal charged a blocked card"
+    from terminals.models import CardFlag
+
+    alerted = set(CardFlag.objects.filter(kind="blocked_spent").values_list("record_id", flat=True))
+    assert all(r.pk in alerted for r in late)
 
 
 class NullModem:
