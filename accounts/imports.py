@@ -99,7 +99,10 @@ def batch_file_parse(*, content: bytes, filename: str) -> list[dict]:
     if name.endswith(".xlsx"):
         table = _xlsx_rows(content)
     elif name.endswith(".csv") or name.endswith(".txt"):
-        table = list(csv.reader(io.StringIO(_decode(content))))
+        try:
+            table = list(csv.reader(io.StringIO(_decode(content))))
+        except csv.Error as exc:  # e.g. a cell over the csv module's 128 KiB field limit
+            raise BusinessError(_("The file is not readable CSV: %(error)s") % {"error": exc}) from None
     else:
         raise BusinessError(_("Upload a .csv or .xlsx file."))
     if not table:
@@ -158,6 +161,9 @@ def _text(value, field: str, errors: list[str], max_len: int, required: bool = F
         errors.append(_("%(column)s is longer than %(max)d characters") % {"column": _column(field), "max": max_len})
     if value[:1] in ("=", "+", "@") or (value[:1] == "-" and field != "number"):
         errors.append(_("%(column)s must not start with = + - @") % {"column": _column(field)})
+    if any(ord(ch) < 32 for ch in value):  # NUL cannot be stored; tabs and line breaks have no place in a field
+        errors.append(_("%(column)s contains control characters") % {"column": _column(field)})
+        value = "".join(ch for ch in value if ord(ch) >= 32)
     return value
 
 

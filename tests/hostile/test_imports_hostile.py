@@ -129,16 +129,11 @@ def test_too_many_rows_are_refused(world):
     refused(world, (HEADER + rows).encode())
 
 
-@pytest.mark.xfail(strict=True, reason="acct: accounts/imports.py batch_file_parse lets csv.Error ('field larger than "
-                   "field limit (131072)') escape; the upload answers 500 instead of 'the file is not readable CSV'")
 def test_an_over_long_cell_is_a_row_error_not_a_500(world):
     """Python's csv refuses a field over 128 KiB; the page must say so, not crash."""
     refused(world, (HEADER + "W001," + "名" * 200_000 + ",外聘人员,2027-06-30\n").encode())
 
 
-@pytest.mark.xfail(strict=True, reason="acct: accounts/imports.py _text() lets NUL (and other control characters) "
-                   "through; PostgreSQL refuses NUL in text, so a CSV name with \\x00 makes the upload answer 500 "
-                   "instead of a row error")
 def test_a_nul_byte_in_a_name_is_a_row_error(world):
     errors = refused(world, (HEADER + "W001,张\x00三,外聘人员,2027-06-30\n").encode())
     assert [n for n, _ in errors] == [2]
