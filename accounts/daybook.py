@@ -16,6 +16,7 @@ import datetime as dt
 
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from .errors import BusinessError
 from .models import ClosedDay
@@ -49,7 +50,7 @@ def journal_business_day(day: dt.date | None = None) -> dt.date:
     if day is None:
         return business_day_open()
     if day_is_closed(day):
-        raise BusinessError(f"Business day {day} is closed; nothing more can be posted to it (R-DAY-1).")
+        raise BusinessError(_("Business day %(day)s is closed; nothing more can be posted to it (R-DAY-1).") % {"day": day})
     return day
 
 
@@ -58,11 +59,11 @@ def day_mark_closed(*, day: dt.date) -> ClosedDay:
     Waits for every journal in flight (they hold the lock shared), so after this commits no
     journal of that day can appear."""
     if day >= business_day(timezone.now()):
-        raise BusinessError(f"Business day {day} has not ended; it cannot be closed yet.")
+        raise BusinessError(_("Business day %(day)s has not ended; it cannot be closed yet.") % {"day": day})
     with transaction.atomic():
         with connection.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", [DAYBOOK_LOCK])
-        closed, _ = ClosedDay.objects.get_or_create(day=day)
+        closed = ClosedDay.objects.get_or_create(day=day)[0]
     return closed
 
 

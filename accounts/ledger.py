@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from django.db import IntegrityError, connection, transaction
+from django.utils.translation import gettext as _
 
 from .daybook import journal_business_day
 from .errors import BusinessError, InsufficientFunds
@@ -37,13 +38,13 @@ def journal_post(
     """Post one balanced journal. `lines` are (account, amount): debit positive, credit negative."""
     lines = [(_account_id(a), int(amount)) for a, amount in lines]
     if len(lines) < 2:
-        raise BusinessError("A journal needs at least two postings.")
+        raise BusinessError(_("A journal needs at least two postings."))
     if any(amount == 0 for _, amount in lines):
-        raise BusinessError("A posting amount cannot be zero.")
+        raise BusinessError(_("A posting amount cannot be zero."))
     if sum(amount for _, amount in lines) != 0:
-        raise BusinessError("Debits and credits of a journal must be equal.")
+        raise BusinessError(_("Debits and credits of a journal must be equal."))
     if kind not in Journal.Kind.values:
-        raise BusinessError(f"Unknown journal kind {kind!r}.")
+        raise BusinessError(_("Unknown journal kind \"%(kind)s\".") % {"kind": kind})
 
     delta: dict[int, int] = defaultdict(int)
     for account_id, amount in lines:
@@ -55,13 +56,12 @@ def journal_post(
             for a in LedgerAccount.objects.select_for_update().filter(pk__in=delta).order_by("pk")
         }
         if len(accounts) != len(delta):
-            raise BusinessError("A posting names an account that does not exist.")
+            raise BusinessError(_("A posting names an account that does not exist."))
         for account_id, d in delta.items():
             account = accounts[account_id]
             if account.kind == LedgerAccount.Kind.PURSE and account.balance + account.normal * d < 0:
-                raise InsufficientFunds(
-                    f"Insufficient balance in {account.code}: {account.balance} fen available."
-                )
+                raise InsufficientFunds(_("Insufficient balance in %(code)s: %(balance)s fen available.") % {
+                    "code": account.code, "balance": account.balance})
         # The first open business day (a closed day is immutable, R-DAY-1); the day book's
         # lock is held shared until commit so the daily close never misses this journal.
         day = journal_business_day(business_day)
@@ -71,7 +71,7 @@ def journal_post(
                     kind=kind, actor=actor, reason=reason[:200], source=source, business_day=day,
                 )
         except IntegrityError as exc:
-            raise BusinessError(f"Journal for {source!r} was already posted.") from exc
+            raise BusinessError(_("Journal for \"%(source)s\" was already posted.") % {"source": source}) from exc
         Posting.objects.bulk_create(
             Posting(journal=journal, account_id=account_id, amount=amount) for account_id, amount in lines
         )
