@@ -18,6 +18,13 @@ def holder_search(*, q: str) -> QuerySet[Cardholder]:
     return Cardholder.objects.filter(cond).distinct()
 
 
+def holder_get_by_number(*, number: str) -> Cardholder | None:
+    """The holder with exactly this staff/student number (one index lookup), or None."""
+    if not number or "\x00" in number or len(number) > Cardholder._meta.get_field("number").max_length:
+        return None  # PostgreSQL refuses NUL in text; no number is that long
+    return Cardholder.objects.filter(number=number).first()
+
+
 def holder_history(*, holder: Cardholder) -> QuerySet[AuditLog]:
     return AuditLog.objects.filter(Q(holder=holder) | Q(card__holder=holder)).select_related("actor", "card").distinct()
 

@@ -53,7 +53,7 @@ class HolderCardsView(ScopedView):
     @extend_schema(summary="A cardholder's cards, by staff/student number", responses=s.HolderCardsSerializer,
                    tags=["cards"])
     def get(self, request, number: str):
-        holder = next((h for h in accounts_selectors.holder_search(q=number) if h.number == number), None)
+        holder = accounts_selectors.holder_get_by_number(number=number)
         if holder is None:
             raise Http404
         cards = holder.cards.select_related("holder").order_by("-issued_on", "-id")
