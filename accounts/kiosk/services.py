@@ -12,10 +12,11 @@ from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from ..errors import BusinessError
 from ..models import Card, Cardholder, CardType
-from ..services import audit_write, card_report_loss
+from ..services import audit_write, card_action_applies, card_report_loss
 
 MAX_FAILURES = 5
 LOCK_MINUTES = 15
@@ -70,16 +71,17 @@ def kiosk_balance(*, holder: Cardholder) -> int:
 
 
 def kiosk_loss_reason(card: Card) -> str | None:
-    """Why this card cannot be reported lost at the kiosk, as a code, or None."""
+    """Why this card cannot be reported lost at the kiosk, as a code, or None. Whether it can is
+    the card services' rule (CARD_ACTIONS, as the admin's buttons); only the wording is the kiosk's."""
+    if card_action_applies(card, "report_loss"):
+        return None
     if card.card_type == CardType.CONSUMPTION:
         return "consumption"  # R-LOSS-1
     if card.status == "lost":
         return "already_lost"
     if card.status == "frozen":
         return "frozen"  # already refused everywhere; unfrozen only in person (R-FREEZE-1)
-    if card.status not in ("active", "expired"):
-        return "not_live"
-    return None
+    return "not_live"
 
 
 def kiosk_loss_report(*, holder: Cardholder, card_no: int) -> Card:
@@ -88,5 +90,5 @@ def kiosk_loss_report(*, holder: Cardholder, card_no: int) -> Card:
     if card is None:
         raise Card.DoesNotExist
     if kiosk_loss_reason(card) == "consumption":
-        raise BusinessError("A consumption card is anonymous and cannot be reported lost (R-LOSS-1).")
+        raise BusinessError(_("A consumption card is anonymous and cannot be reported lost (R-LOSS-1)."))
     return card_report_loss(card=card, channel="kiosk", reason="自助挂失 kiosk")
