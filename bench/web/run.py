@@ -577,6 +577,8 @@ def main():
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--keep", action="store_true", help="keep the cloned database after the run")
+    ap.add_argument("--without-index", action="store_true",
+                    help="drop record_merchant_revenue on the clone first (the figures before it existed)")
     args = ap.parse_args()
     records = args.records or (200_000 if args.quick else 10_000_000)
     duration = args.duration or (10.0 if args.quick else 40.0)
@@ -589,13 +591,16 @@ def main():
     from merchants.models import Merchant
 
     today = business_day()
+    from django.db import connection
+
+    if args.without_index:
+        with connection.cursor() as cur:
+            cur.execute("DROP INDEX IF EXISTS record_merchant_revenue")
     sessions = merchant_sessions(args.clients, seed=1)
     tokens = api_tokens()
     codes = {s[1] for s in sessions}
     mids = dict(Merchant.objects.filter(code__regex=r"^W[0-9]{4}$").values_list("code", "id"))
     canteen, small = mids["W0001"], mids["W0100"]
-    from django.db import connection
-
     with connection.cursor() as cur:
         cur.execute("SELECT COUNT(*) FROM terminals_record")
         n_records = cur.fetchone()[0]
@@ -660,7 +665,8 @@ def main():
     lines = [
         f"{n_records:,} terminal records (set-based SQL, not through the gateway) over {DAYS} business days up to "
         f"{built_on}; {MERCHANTS:,} merchants ({CANTEENS} canteens with {n_canteen:,} records each, others ~{n_small:,}), "
-        f"{TERMINALS:,} terminals, {CARDS:,} cards",
+        f"{TERMINALS:,} terminals, {CARDS:,} cards"
+        + ("; index record_merchant_revenue DROPPED (before)" if args.without_index else ""),
         f"gunicorn campuscard.wsgi -w {args.workers} --threads {args.threads} (gthread), DEBUG off, 127.0.0.1; "
         f"{args.clients} concurrent keep-alive clients, {warmup:g} s warm-up + {duration:g} s measured per line; "
         f"revenue page: {len(codes)} merchant users of random merchants with a session; card API: "
