@@ -149,6 +149,9 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 # Idle expiry: every request pushes the expiry on, so SESSION_COOKIE_AGE is the idle limit.
 SESSION_SAVE_EVERY_REQUEST = True
 SESSION_COOKIE_HTTPONLY = True
+# One-time secrets (new terminal keys, API tokens) are shown through messages: keep them server-side,
+# not in the default cookie storage, which is signed but readable (docs/operations.md, key rotation).
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
