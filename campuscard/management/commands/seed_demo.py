@@ -14,6 +14,7 @@ from django.db import transaction
 from accounts import services
 from accounts.models import POSTGRADUATE_CATEGORIES, STUDENT_CATEGORIES, Cardholder, CardType, Category, Unit
 from accounts.setup import ROLE_NAMES, role_group
+from campuscard import demo_history
 from merchants.models import MerchantKind
 from merchants.selectors import merchant_get
 from merchants.services import merchant_create
@@ -40,13 +41,22 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--if-empty", action="store_true", help="do nothing if cardholders exist")
         parser.add_argument("--holders", type=int, default=300)
+        parser.add_argument("--no-history", action="store_true", help="no past trade, closed days or statements")
+        parser.add_argument("--history-days", type=int, default=demo_history.HISTORY_DAYS)
+        parser.add_argument("--history-per-day", type=int, default=demo_history.PER_DAY, help="purchases a weekday")
 
-    def handle(self, *args, if_empty=False, holders=300, **opts):
+    def handle(self, *args, if_empty=False, holders=300, no_history=False, history_days=demo_history.HISTORY_DAYS,
+               history_per_day=demo_history.PER_DAY, **opts):
         if if_empty and Cardholder.objects.exists():
             self.stdout.write("Demo data already loaded.")
             return
-        with transaction.atomic():
+        # With history the demo is seeded on its first day (terminals are assigned from then on).
+        plan = None if no_history else demo_history.history_plan(days=history_days, per_day=history_per_day,
+                                                                 out=self.stdout)
+        with demo_history.seeding_clock(plan), transaction.atomic():
             self._seed(holders)
+        if plan is not None:
+            demo_history.history_generate(plan=plan, out=self.stdout)
 
     def _seed(self, n_holders: int) -> None:
         rng = random.Random(2026)
