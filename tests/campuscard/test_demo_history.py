@@ -55,7 +55,7 @@ def demo(history):
     return history
 
 
-# These two seed their own demo: they run before the shared history is made (file order).
+# These seed their own demo: they run before the shared history is made (file order).
 def test_history_skipped_with_a_note_without_time_machine(tmp_path, monkeypatch):
     """A production install has no dev requirements: the demo is seeded as before, now."""
     monkeypatch.setitem(sys.modules, "time_machine", None)
@@ -72,6 +72,20 @@ def test_no_history_option(tmp_path):
         call_command("seed_demo", holders=12, no_history=True, stdout=out)
     assert "Demo history" not in out.getvalue()
     assert not DayClose.objects.exists()
+
+
+def test_failed_history_is_rolled_back_and_the_demo_still_seeded(tmp_path, monkeypatch):
+    """`make run` must start even if the history breaks: nothing of it stays, the note says why."""
+    def broken(self, day, tasks=()):
+        raise ValueError("simulated failure")
+
+    monkeypatch.setattr(_History, "day", broken)
+    out = io.StringIO()
+    with override_settings(BASE_DIR=tmp_path), time_machine.travel(at(2026, 3, 16, 11), tick=False):
+        call_command("seed_demo", holders=12, history_days=3, stdout=out)
+    assert "Demo history failed and was rolled back" in out.getvalue() and "simulated failure" in out.getvalue()
+    assert Cardholder.objects.exists()
+    assert not DayClose.objects.exists() and not Record.objects.exists() and not Statement.objects.exists()
 
 
 def test_r_day_1_every_day_of_the_history_is_closed_balanced(demo):

@@ -56,7 +56,7 @@ class Command(BaseCommand):
         with demo_history.seeding_clock(plan), transaction.atomic():
             self._seed(holders)
         if plan is not None:
-            demo_history.history_generate(plan=plan, out=self.stdout)
+            demo_history.history_add(plan=plan, out=self.stdout)
 
     def _seed(self, n_holders: int) -> None:
         rng = random.Random(2026)
