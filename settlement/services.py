@@ -59,6 +59,9 @@ from .models import (
 
 CLOSE_LOCK = 0x43430003  # advisory lock (with the day's ordinal): one run of a day's close at a time
 BLOCKLIST_GRACE = dt.timedelta(minutes=15)  # a terminal may apply a block-list change this late
+# Source families of the journals that post terminal records (terminals/posting.py): one batch,
+# a coalesced run of batches, records retried once money arrived, an exception reposted by staff.
+RECORD_POSTING_SOURCES = ("batch", "batches", "retry", "staff")
 
 
 def _reason(reason: str) -> str:
@@ -189,7 +192,7 @@ def _close_records_and_accounts(dc: DayClose, day: dt.date, found: list) -> dict
                                     journals=a["journals"]))
         if a["kind"] == "merchant" and a["account_id"] in by_payable:
             m = merchants[by_payable[a["account_id"]]]
-            if a["source"] == "batch":
+            if a["source"] in RECORD_POSTING_SOURCES:
                 m["payable_from_batches"] += a["movement"]
             elif a["source"] == "refund":
                 m["refunds"] -= a["movement"]
@@ -199,7 +202,7 @@ def _close_records_and_accounts(dc: DayClose, day: dt.date, found: list) -> dict
             cash_accounts[a["operator_id"]] = a["account_id"]
             op = operators[a["operator_id"]]
             op["cash_to_hand_over"] += a["movement"]
-            if a["source"] == "batch":
+            if a["source"] in RECORD_POSTING_SOURCES:
                 op["cash_from_terminals"] += a["movement"]
         elif a["kind"] in ("mgmt_fee", "card_fee", "surcharge", "suspense", "bank"):
             t[f"{a['kind']}_movement"] += a["movement"]
