@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 export CAMPUSCARD_DEV ?= 1
 
-.PHONY: setup run test browser lint stop messages clean
+.PHONY: setup run test browser lint stop messages clean chaos
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required"; exit 1; }
@@ -28,6 +28,12 @@ browser:
 	@{ test -x /usr/bin/chromium && test -d /usr/share/fonts/truetype/wqy; } || { command -v apt-get >/dev/null && \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null); } || \
 		echo "Chromium could not be installed: the browser tests will be skipped"
+
+# Kill -9 the worker, the gateway and Redis, restart PostgreSQL, cut connections, while 200
+# simulated terminals trade; then check nothing was lost or posted twice. Private PostgreSQL and
+# Redis under var/chaos/ (the system's are never touched). CHAOS_ARGS=--quick, --lunch-rush …
+chaos: setup
+	$(BIN)/python bench/chaos/run.py $(CHAOS_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .
