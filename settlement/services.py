@@ -16,6 +16,7 @@ from collections import defaultdict
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts import daybook
 from accounts.errors import BusinessError, NotAllowed
@@ -67,7 +68,7 @@ RECORD_POSTING_SOURCES = ("batch", "batches", "retry", "staff")
 def _reason(reason: str) -> str:
     reason = (reason or "").strip()
     if not reason:
-        raise BusinessError("A reason is required.")
+        raise BusinessError(_("A reason is required."))
     return reason[:200]
 
 
@@ -77,7 +78,7 @@ def _own_merchant_only(actor, merchant_id: int | None) -> None:
     if actor is None or actor.is_staff or actor.is_superuser:
         return
     if not merchant_user_belongs(user=actor, merchant_id=merchant_id):
-        raise NotAllowed("A merchant user may act only for its own merchant (R-MER-4).")
+        raise NotAllowed(_("A merchant user may act only for its own merchant (R-MER-4)."))
 
 
 def _day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
@@ -300,13 +301,13 @@ def _close_purses(dc: DayClose, day: dt.date, found: list) -> dict:
 
 def _close_lists(dc: DayClose, day: dt.date, found: list) -> dict:
     start, end = _day_bounds(day)
-    flags_open, _ = day_selectors.open_card_flags(limit=0)
+    flags_open = day_selectors.open_card_flags(limit=0)[0]
     flags_new, flag_rows = day_selectors.open_card_flags(limit=1000, raised_from=start, raised_to=end)
     for f in flag_rows:
         found.append(CloseException(day_close=dc, day=day, kind=CloseException.Kind.CARD_FLAG, ref=str(f["id"]),
                                     amount=f["actual"] - f["expected"],
                                     detail=f"card {f['card_no']} {f['kind']}: host {f['expected']}, card {f['actual']}"))
-    rec_open, _ = day_selectors.open_record_exceptions(limit=0)
+    rec_open = day_selectors.open_record_exceptions(limit=0)[0]
     rec_new, rec_rows = day_selectors.open_record_exceptions(limit=1000, received_from=start, received_to=end)
     for r in rec_rows:
         found.append(CloseException(day_close=dc, day=day, kind=CloseException.Kind.RECORD, ref=str(r["id"]),
@@ -331,7 +332,7 @@ def close_exception_resolve(*, actor, exception: CloseException, resolution: str
     resolution = _reason(resolution)
     exc = CloseException.objects.select_for_update().get(pk=exception.pk)
     if exc.resolved_at:
-        raise BusinessError("This exception is already resolved.")
+        raise BusinessError(_("This exception is already resolved."))
     exc.resolved_at, exc.resolved_by, exc.resolution = timezone.now(), actor, resolution
     exc.save(update_fields=["resolved_at", "resolved_by", "resolution"])
     left = CloseException.objects.filter(day=exc.day, resolved_at__isnull=True).count()
@@ -377,13 +378,14 @@ def settlement_compute(*, period_start: dt.date, period_end: dt.date, actor=None
     if actor is not None:
         permission_require(actor, "settlement.check_statement")
     if period_end < period_start:
-        raise BusinessError("The period ends before it starts.")
+        raise BusinessError(_("The period ends before it starts."))
     days = (period_end - period_start).days + 1
     closed = daybook.days_closed(start=period_start, end=period_end)
     have = set(DayClose.objects.filter(day__gte=period_start, day__lte=period_end).values_list("day", flat=True))
     if len(closed & have) != days:
         missing = sorted({period_start + dt.timedelta(days=i) for i in range(days)} - (closed & have))
-        raise BusinessError(f"Days not closed yet: {', '.join(map(str, missing[:5]))}{'…' if len(missing) > 5 else ''}.")
+        days_text = ", ".join(map(str, missing[:5])) + ("…" if len(missing) > 5 else "")
+        raise BusinessError(_("Days not closed yet: %(days)s.") % {"days": days_text})
     now = timezone.now()
     merchant_filter, extra = "", []
     if merchant_ids is not None:
@@ -442,11 +444,11 @@ def statement_apply(*, actor, statement: Statement, today: dt.date | None = None
     st = _locked(statement)
     _own_merchant_only(actor, st.merchant_id)
     if st.status != Statement.Status.OPEN:
-        raise BusinessError(f"This statement is {st.get_status_display()}.")
+        raise BusinessError(_("This statement is %(status)s.") % {"status": st.get_status_display()})
     today = today or daybook.business_day()
     start, end = selectors.application_window(st.period_end)
     if today < start:
-        raise BusinessError(f"Applications for this period open on {start} (U§11).")
+        raise BusinessError(_("Applications for this period open on %(start)s (U§11).") % {"start": start})
     st.status, st.applied_at, st.applied_by, st.applied_late = Statement.Status.APPLIED, timezone.now(), actor, today > end
     st.save(update_fields=["status", "applied_at", "applied_by", "applied_late"])
     audit_write(action="statement_apply", actor=actor, statement=st.pk, late=st.applied_late)
@@ -461,7 +463,8 @@ def statement_check(*, actor, statement: Statement, note: str = "") -> Statement
     st = _locked(statement)
     allowed = {Statement.Status.APPLIED} | ({Statement.Status.OPEN} if st.kind == Statement.Kind.SURCHARGE else set())
     if st.status not in allowed:
-        raise BusinessError(f"This statement is {st.get_status_display()}; it must be applied for first.")
+        raise BusinessError(_("This statement is %(status)s; it must be applied for first.") % {
+            "status": st.get_status_display()})
     st.status, st.checked_at, st.checked_by, st.check_note = Statement.Status.CHECKED, timezone.now(), actor, note[:200]
     st.save(update_fields=["status", "checked_at", "checked_by", "check_note"])
     audit_write(action="statement_check", actor=actor, reason=note, statement=st.pk)
@@ -473,9 +476,10 @@ def statement_approve(*, actor, statement: Statement) -> Statement:
     permission_require(actor, "settlement.approve_statement")
     st = _locked(statement)
     if st.status != Statement.Status.CHECKED:
-        raise BusinessError(f"This statement is {st.get_status_display()}; the centre must check it first.")
+        raise BusinessError(_("This statement is %(status)s; the centre must check it first.") % {
+            "status": st.get_status_display()})
     if st.checked_by_id == actor.pk:
-        raise BusinessError("The person who checked a statement cannot also approve it.")
+        raise BusinessError(_("The person who checked a statement cannot also approve it."))
     st.status, st.approved_at, st.approved_by = Statement.Status.APPROVED, timezone.now(), actor
     st.save(update_fields=["status", "approved_at", "approved_by"])
     audit_write(action="statement_approve", actor=actor, statement=st.pk, net=st.net, fee=st.fee)
@@ -491,12 +495,13 @@ def statement_pay(*, actor, statement: Statement, bank_ref: str) -> Statement:
     # Refused, not cut: a reference that does not match the bank's record cannot be reconciled,
     # and PostgreSQL refuses NUL (the finance desk passes the POST field as typed).
     if len(bank_ref) > 60 or any(ord(c) < 32 for c in bank_ref):
-        raise BusinessError("A bank reference is at most 60 printable characters.")
+        raise BusinessError(_("A bank reference is at most 60 printable characters."))
     st = _locked(statement)
     if st.status != Statement.Status.APPROVED:
-        raise BusinessError(f"This statement is {st.get_status_display()}; finance must approve it first.")
+        raise BusinessError(_("This statement is %(status)s; finance must approve it first.") % {
+            "status": st.get_status_display()})
     if st.net < 0:
-        raise BusinessError("Refunds exceed consumption: nothing to pay; the difference stays on the payable.")
+        raise BusinessError(_("Refunds exceed consumption: nothing to pay; the difference stays on the payable."))
     payable = st.merchant.payable_account if st.merchant_id else system_account(LedgerAccount.Kind.SURCHARGE)
     reason = f"settlement {st.period_start}…{st.period_end} {bank_ref}"
     if st.fee:
@@ -532,7 +537,8 @@ def _already_returned(record: Record) -> int:
 def _purse_for(record: Record):
     card = card_get(card_no=record.card_no)
     if card is None or card.status in ("closed",):
-        raise BusinessError(f"Card {record.card_no} is closed; pay the holder out at finance instead.")
+        raise BusinessError(_("Card %(card_no)s is closed; pay the holder out at finance instead.") % {
+            "card_no": record.card_no})
     return card.purse
 
 
@@ -540,7 +546,7 @@ def _posted_purchase(record: Record) -> Record:
     record = Record.objects.select_for_update(of=("self",)).select_related("merchant__payable_account", "terminal").get(
         pk=record.pk)
     if record.kind != RecordKind.PURCHASE or record.status != Record.Status.POSTED or record.merchant_id is None:
-        raise BusinessError("Only a posted, settleable purchase can be refunded or corrected.")
+        raise BusinessError(_("Only a posted, settleable purchase can be refunded or corrected."))
     return record
 
 
@@ -551,7 +557,8 @@ def _refund(*, actor, record: Record, kind: str, reason: str, from_merchant: int
             refund = Refund.objects.create(record=record, merchant=record.merchant, kind=kind, from_merchant=from_merchant,
                                            from_surcharge=from_surcharge, actor=actor, reason=reason)
     except IntegrityError:
-        raise BusinessError(f"Record {record} was already refunded ({kind}).") from None
+        raise BusinessError(_("Record %(record)s was already refunded (%(kind)s).") % {
+            "record": record, "kind": Refund.Kind(kind).label}) from None
     if from_merchant:
         refund.journal = purse_credit_pending(purse=purse, amount=from_merchant, kind=Journal.Kind.REFUND,
                                               source=f"refund:{refund.pk}", actor=actor, reason=reason,
@@ -589,9 +596,9 @@ def _duplicate_refund(*, actor, record: Record, reason: str) -> list[Refund]:
     record = _posted_purchase(record)
     _own_merchant_only(actor, record.merchant_id)
     if "suspected_duplicate" not in record.problems:
-        raise BusinessError("This record is not a suspected duplicate; use a correction form (U§9).")
+        raise BusinessError(_("This record is not a suspected duplicate; use a correction form (U§9)."))
     if _already_returned(record):
-        raise BusinessError(f"Part of record {record} was already returned to the holder.")
+        raise BusinessError(_("Part of record %(record)s was already returned to the holder.") % {"record": record})
     merchant_part, surcharge_part = _charged_parts(record, record.merchant.kind)
     out = [_refund(actor=actor, record=record, kind=Refund.Kind.DUPLICATE, reason=reason,
                    from_merchant=merchant_part, from_surcharge=surcharge_part)]
@@ -599,7 +606,7 @@ def _duplicate_refund(*, actor, record: Record, reason: str) -> list[Refund]:
     if policy and policy.repeat_offender:
         original = day_selectors.record_duplicate_original(record=record)
         if original is None:
-            raise BusinessError("The charge this duplicate repeats was not found; 退一赔一 needs both.")
+            raise BusinessError(_("The charge this duplicate repeats was not found; 退一赔一 needs both."))
         original = _posted_purchase(original)
         out.append(_refund(actor=actor, record=original, kind=Refund.Kind.COMPENSATION,
                            reason=f"退一赔一 (R-DUP-2): {reason}",
@@ -627,16 +634,16 @@ def correction_request(*, actor, record: Record, amount: int, reason: str, merch
     permission_require(actor, "settlement.add_correction")
     reason = _reason(reason)
     if not (merchant_confirmed and holder_confirmed):
-        raise BusinessError("Both the merchant and the holder must confirm the over-charge (U§9).")
+        raise BusinessError(_("Both the merchant and the holder must confirm the over-charge (U§9)."))
     if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
-        raise BusinessError("The amount must be a whole number of fen greater than zero.")
+        raise BusinessError(_("The amount must be a whole number of fen greater than zero."))
     record = _posted_purchase(record)
     _own_merchant_only(actor, record.merchant_id)
-    merchant_part, _ = _charged_parts(record, record.merchant.kind)
+    merchant_part = _charged_parts(record, record.merchant.kind)[0]
     pending = sum(Correction.objects.filter(record=record, status=Correction.Status.REQUESTED).values_list("amount", flat=True))
     if amount + pending + _already_returned(record) > merchant_part:
-        raise BusinessError(f"At most {merchant_part - pending - _already_returned(record)} fen of this charge can "
-                            "still be corrected.")
+        raise BusinessError(_("At most %(left)s fen of this charge can still be corrected.") % {
+            "left": merchant_part - pending - _already_returned(record)})
     corr = Correction.objects.create(record=record, merchant=record.merchant, amount=amount, reason=reason,
                                      merchant_confirmed=True, holder_confirmed=True, requested_by=actor)
     audit_write(action="correction_request", actor=actor, reason=reason, correction=corr.pk, record=record.pk,
@@ -651,14 +658,14 @@ def correction_decide(*, actor, correction: Correction, approve: bool, note: str
     permission_require(actor, "settlement.decide_correction")
     corr = Correction.objects.select_for_update().select_related("merchant__payable_account").get(pk=correction.pk)
     if corr.status != Correction.Status.REQUESTED:
-        raise BusinessError(f"This form is {corr.get_status_display()}.")
+        raise BusinessError(_("This form is %(status)s.") % {"status": corr.get_status_display()})
     if not approve:
         note = _reason(note)
     if approve:
         record = _posted_purchase(corr.record)
-        merchant_part, _ = _charged_parts(record, record.merchant.kind)
+        merchant_part = _charged_parts(record, record.merchant.kind)[0]
         if corr.amount + _already_returned(record) > merchant_part:
-            raise BusinessError("The charge was already returned to the holder in part; the form exceeds the rest.")
+            raise BusinessError(_("The charge was already returned to the holder in part; the form exceeds the rest."))
         corr.journal = purse_credit_pending(purse=_purse_for(record), amount=corr.amount, kind=Journal.Kind.REFUND,
                                             source=f"correction:{corr.pk}", from_account=corr.merchant.payable_account,
                                             actor=actor, reason=f"消费纠错 {corr.reason}")
@@ -679,11 +686,11 @@ def adjustment_request(*, actor, holder: Cardholder, kind: str, amount: int, rea
     permission_require(actor, "settlement.add_adjustmentrequest")
     reason = _reason(reason)
     if kind not in dict(Adjustment.CHOICES):
-        raise BusinessError(f"Unknown adjustment {kind!r}.")
+        raise BusinessError(_("Unknown adjustment \"%(kind)s\".") % {"kind": kind})
     if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
-        raise BusinessError("The amount must be a whole number of fen greater than zero.")
+        raise BusinessError(_("The amount must be a whole number of fen greater than zero."))
     if holder.status != Cardholder.Status.ACTIVE:
-        raise BusinessError(f"{holder} has a closed account.")
+        raise BusinessError(_("%(holder)s has a closed account.") % {"holder": holder})
     req = AdjustmentRequest.objects.create(holder=holder, kind=kind, amount=amount, reason=reason,
                                            bank_ref=bank_ref[:60], requested_by=actor)
     audit_write(action="adjustment_request", actor=actor, holder=holder, reason=reason, request=req.pk, kind=kind,
@@ -696,9 +703,9 @@ def adjustment_decide(*, actor, request: AdjustmentRequest, approve: bool, note:
     """A second person approves (posting it through accounts.account_adjust) or rejects."""
     req = AdjustmentRequest.objects.select_for_update().get(pk=request.pk)
     if req.status != AdjustmentRequest.Status.PENDING:
-        raise BusinessError(f"This request is {req.get_status_display()}.")
+        raise BusinessError(_("This request is %(status)s.") % {"status": req.get_status_display()})
     if req.requested_by_id == actor.pk:
-        raise BusinessError("An adjustment must be approved by someone other than who asked for it (R-ADJ-1).")
+        raise BusinessError(_("An adjustment must be approved by someone other than who asked for it (R-ADJ-1)."))
     if approve:
         req.journal = account_adjust(actor=actor, holder=req.holder, kind=req.kind, amount=req.amount,
                                      reason=f"{req.reason} (request #{req.pk} {req.bank_ref})".strip())
@@ -723,7 +730,7 @@ def graduation_close(*, actor, graduation_year: int, reason: str, unit_id: int |
     reason = _reason(reason)
     cohort = list(selectors.graduation_cohort(graduation_year=graduation_year, unit_id=unit_id))
     if not cohort:
-        raise BusinessError(f"No open accounts graduate in {graduation_year}.")
+        raise BusinessError(_("No open accounts graduate in %(year)s.") % {"year": graduation_year})
     label = f"{graduation_year}" + (f" unit {unit_id}" if unit_id else "")
     closure = GraduationClosure.objects.create(cohort=label, reason=reason, actor=actor, holders=len(cohort))
     audit_write(action="graduation_close", actor=actor, reason=reason, closure=closure.pk, holders=len(cohort))

@@ -5,12 +5,21 @@ import datetime as dt
 
 import pytest
 import time_machine
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from accounts.timeutil import BUSINESS_TZ, business_day
 from tests.accounts.helpers import fast_password_hashing  # noqa: F401 (autouse)
 from tests.terminals.conftest import admin_user, funded_card, make_terminal, merchants, rates  # noqa: F401
 from tests.terminals.helpers import Till
+
+
+@pytest.fixture(autouse=True)
+def english_messages():
+    """Service messages follow the active language (zh-hans by default); the tests that call
+    services directly read them in English, as in tests/accounts. A request through the test
+    client still picks its own language; test_i18n.py checks both languages."""
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture
