@@ -67,6 +67,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "campuscard.middleware.IdleSessionMiddleware",  # idle expiry, one session write a minute at most
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -146,8 +147,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", 8 * 3600))
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
-# Idle expiry: every request pushes the expiry on, so SESSION_COOKIE_AGE is the idle limit.
-SESSION_SAVE_EVERY_REQUEST = True
+# Idle expiry: IdleSessionMiddleware pushes the expiry on (at most once a minute), so
+# SESSION_COOKIE_AGE is the idle limit.
 SESSION_COOKIE_HTTPONLY = True
 # One-time secrets (new terminal keys, API tokens) are shown through messages: keep them server-side,
 # not in the default cookie storage, which is signed but readable (docs/operations.md, key rotation).
