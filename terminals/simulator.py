@@ -551,11 +551,14 @@ class SimTerminal:
             st.refused["blocked"] += 1
             return False
         if not card.pending_written and not self.offline:
-            # A top-up point asks for pending credit whenever a card is presented (0x40).
+            # A top-up point asks for pending credit whenever a card is presented (0x40). Claimed
+            # before the question: while this till waits for the answer another till may take
+            # the same card, and two pending deposits would credit it twice.
+            card.pending_written = True
             pend = await self.call(P.MsgType.PENDING_REQ, P.PendingReq(card_no=card.card_no).encode())
-            if pend.result == P.PendingResult.OK and pend.pending > 0:
+            card.pending_written = pend.result == P.PendingResult.OK and pend.pending > 0
+            if card.pending_written:
                 # Written once per run: the host's pending only falls when this record is posted.
-                card.pending_written = True
                 self._new_record(card, P.RecordKind.DEPOSIT, pend.pending, 0, 0)
                 st.made["pending_deposit"] += 1
                 st.fen["pending_deposit"] += pend.pending

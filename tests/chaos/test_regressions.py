@@ -163,3 +163,46 @@ def _lock_waiters(conn) -> int:
     with conn.cursor() as cur:
         cur.execute("SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()")
         return cur.fetchone()[0]
+
+
+# --- the simulator: one card at two top-up points at once --------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_r_term_3_pending_credit_written_once_when_two_top_up_points_take_the_card(gateway, admin_user, rates, merchants,
+                                                                                   make_user, funded_card):
+    """The lunch rush found a purse whose account and card disagreed: two virtual top-up points
+    asked for the same card's pending credit at once and both wrote it to the card (the host
+    takes the second as more_than_pending). The simulator claims the card before it asks."""
+    import asyncio
+
+    from accounts import services as acc
+    from terminals import simulator
+    from terminals.models import Record
+    from terminals.services import terminal_add
+
+    cashier = make_user("cashier1", "cash_operator")
+    card = funded_card(1000)
+    acc.account_adjust(actor=admin_user, holder=card.holder, kind="refund_holder", amount=3000, reason="bank reconciliation")
+    specs = []
+    for _ in range(2):
+        terminal, key = terminal_add(actor=admin_user, merchant=merchants[simulator.K.TOPUP])
+        specs.append(simulator.TerminalSpec(terminal.pk, key, simulator.K.TOPUP))
+    vcards = simulator.cards_setup(count=1, card_nos=[card.card_no])
+    config = simulator.SimConfig(tcp=("127.0.0.1", gateway.port), reply_timeout=5)
+    sim = simulator.Simulation(config, specs, vcards, operator_no=simulator.operator_setup(cashier).pk)
+
+    async def go():
+        a, b = sim.terminals
+        await a.connect()
+        await b.connect()
+        await asyncio.gather(a.topup(vcards[0]), b.topup(vcards[0]))
+        for t in (a, b):
+            await t.flush(everything=True)
+            await t.disconnect()
+
+    asyncio.run(asyncio.wait_for(go(), 30))
+    result = simulator.verify(sim, wait_posted=10, post_inline=True)
+    assert Record.objects.filter(card_no=card.card_no, kind=2, operator_no=0).count() == 1
+    assert not Record.objects.filter(card_no=card.card_no, status="exception").exists()
+    assert result.ok, "\n".join(result.summary())
