@@ -89,12 +89,17 @@ class DayTerminalTotal(models.Model):
     purchase_amount = models.BigIntegerField(_("purchases (fen)"), default=0)
     deposits = models.BigIntegerField(_("deposits"), default=0)
     deposit_amount = models.BigIntegerField(_("deposits (fen)"), default=0)
+    # As on DayMerchantTotal, so the portal's revenue by terminal reads closed days from here
+    # (settlement.revenue): the merchant's share of posted purchases, and the held-out ones.
+    settled = models.BigIntegerField(_("settleable consumption (fen)"), default=0)
+    held_count = models.BigIntegerField(_("records held out"), default=0)
 
     class Meta:
         verbose_name = _("terminal day total")
         verbose_name_plural = _("terminal day totals")
         constraints = [models.UniqueConstraint(fields=["day", "terminal_id", "merchant"], name="one_terminal_row_per_day",
                                                nulls_distinct=False)]
+        indexes = [models.Index(fields=["merchant", "day"], name="dayterminal_merchant_day")]
 
     def __str__(self):
         return f"{self.day} T{self.terminal_id}"

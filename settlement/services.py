@@ -166,12 +166,15 @@ def _close_records_and_accounts(dc: DayClose, day: dt.date, found: list) -> dict
             if g["status"] == Record.Status.HELD:  # unauthorised offline: to suspense, not settled (R-TERM-2)
                 m["held_count"] += n
                 m["held_amount"] += base + sur
+                term["held_count"] += n
                 t["held_amount"] += base + sur
             elif facts[g["merchant_id"]]["kind"] == MerchantKind.DINING:
                 m["settled"] += base  # the surcharge is the catering centre's (R-SUR-1)
+                term["settled"] += base
                 t["surcharge_amount"] += sur
             else:
                 m["settled"] += base + sur
+                term["settled"] += base + sur
         else:
             term["deposits"] += n
             term["deposit_amount"] += base

@@ -64,6 +64,11 @@ def merchant_revenue_by_terminal(*, merchant, start: dt.date, end: dt.date) -> l
              "amount": r["amount"] or 0} for r in rows]
 
 
+def terminal_locations(*, ids) -> dict[int, str]:
+    """terminal id -> location, for revenue read from the daily close's terminal totals."""
+    return dict(Terminal.objects.filter(pk__in=list(ids)).values_list("id", "location"))
+
+
 def merchant_terminal_ids(*, merchant) -> list[int]:
     """Terminals that ever served the merchant (its records may come from any of them)."""
     return sorted(set(Assignment.objects.filter(merchant_id=merchant.pk).values_list("terminal_id", flat=True)))

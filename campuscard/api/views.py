@@ -14,8 +14,8 @@ from accounts import selectors as accounts_selectors
 from accounts.errors import BusinessError, NotAllowed
 from accounts.timeutil import business_day
 from merchants import selectors as merchant_selectors
+from settlement import revenue
 from settlement import selectors as settlement_selectors
-from terminals import portal_selectors
 
 from . import serializers as s
 from . import services
@@ -78,10 +78,10 @@ class MerchantRevenueView(ScopedView):
         by = q.validated_data["by"]
         if by == "month":
             rows = [{"period": r["month"], "count": r["count"], "amount_fen": r["amount"]} for r in
-                    portal_selectors.merchant_revenue_by_month(merchant=merchant, start=start, end=end)]
+                    revenue.merchant_revenue_by_month(merchant=merchant, start=start, end=end)]
         else:
             rows = [{"period": r["day"], "count": r["count"], "amount_fen": r["amount"]} for r in
-                    portal_selectors.merchant_revenue_by_day(merchant=merchant, start=start, end=end)]
+                    revenue.merchant_revenue_by_day(merchant=merchant, start=start, end=end)]
         return Response(s.RevenueSerializer({
             "merchant": merchant.code, "start": start, "end": end, "by": by,
             "total_fen": sum(r["amount_fen"] for r in rows), "rows": rows}).data)
