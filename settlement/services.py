@@ -421,12 +421,12 @@ def settlement_compute(*, period_start: dt.date, period_end: dt.date, actor=None
                         consumption, refunds, corrections, held_count, held_amount, fee_base, fee, net, computed_at,
                         applied_late, check_note, bank_ref)
                     SELECT 'surcharge', NULL, %s, %s, 'open', 0, c, r, 0, 0, 0, 0, 0, c - r, %s, FALSE, '', ''
-                    FROM (SELECT COALESCE(SUM(movement) FILTER (WHERE source = 'batch'), 0)::bigint AS c,
+                    FROM (SELECT COALESCE(SUM(movement) FILTER (WHERE source = ANY(%s)), 0)::bigint AS c,
                                  COALESCE(-SUM(movement) FILTER (WHERE source IN ('refund', 'refund-sur')), 0)::bigint AS r
                           FROM settlement_dayaccounttotal WHERE day BETWEEN %s AND %s AND kind = 'surcharge') t
                     WHERE c <> 0 OR r <> 0
                     {_UPSERT}""",
-                [period_start, period_end, now, period_start, period_end],
+                [period_start, period_end, now, list(RECORD_POSTING_SOURCES), period_start, period_end],
             )
             n += cur.rowcount
         audit_write(action="settlement_compute", actor=actor, channel="staff" if actor else "system",

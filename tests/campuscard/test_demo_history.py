@@ -135,9 +135,8 @@ def test_r_set_3_last_month_settled_and_statements_in_every_status(demo):
             merchant=s.merchant, day__range=(s.period_start, s.period_end)).values_list("settled", flat=True))
 
 
-@pytest.mark.xfail(strict=True, reason="settlement_compute counts the surcharge account's movements of source 'batch' "
-                   "only; posting runs that coalesce batches ('batches:…', the worker under any backlog) are left out")
 def test_r_sur_1_catering_surcharge_statement_for_last_month(demo):
+    """Every posting run in the demo coalesces batches (source 'batches:…'): their surcharges count."""
     assert Statement.objects.filter(kind="surcharge", period_start=dt.date(2026, 2, 1)).exists()
 
 
