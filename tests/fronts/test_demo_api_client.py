@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 def test_seed_demo_writes_a_working_api_token_and_the_banner_prints_it(tmp_path):
     with override_settings(BASE_DIR=tmp_path):
-        call_command("seed_demo", holders=12, stdout=io.StringIO())
+        call_command("seed_demo", holders=12, no_history=True, stdout=io.StringIO())
         token = (tmp_path / "var" / "demo-api-token.txt").read_text().strip()
         banner = io.StringIO()
         call_command("demo_banner", stdout=banner)
