@@ -77,8 +77,12 @@ def test_gateway_killed_mid_upload_then_worker_killed_mid_posting(make_terminal,
 
             body = P.TxnBatch(batch_no=vt.batch_no, records=[vt.unacked[s] for s in seqs]).encode()
             vt.msg_seq += 1
-            vt.writer.write(P.encode_frame(P.MsgType.TXN_BATCH, vt.terminal_id, vt.msg_seq, body, vt.key))
-            await vt.writer.drain()
+            try:
+                vt.writer.write(P.encode_frame(P.MsgType.TXN_BATCH, vt.terminal_id, vt.msg_seq, body, vt.key))
+                await vt.writer.drain()
+            except ConnectionError:  # the gateway died before this batch: the terminal keeps it
+                await vt.close()
+                return False
             sent += 1
             if kill_after is not None and sent == kill_after:
                 gw.send_signal(signal.SIGKILL)  # the batch just written may or may not be committed
