@@ -115,7 +115,7 @@ def test_worker_keeps_posting_after_redis_is_killed_with_a_task_in_flight(till, 
                                "--concurrency", "2"],  # heartbeat, gossip, mingle on, as in production
                               env=env, cwd=settings.BASE_DIR, stdout=log.open("w"), stderr=subprocess.STDOUT,
                               start_new_session=True)
-    client = Celery("chaos-test", broker=redis_url)
+    client = Celery("chaos-test", broker=redis_url, set_as_current=False)  # not the app other tests use
     dining = till(MerchantKind.DINING)
     card = dining.card(funded_card(10000))
     held = dining.send([dining.purchase(card, 500)], post=False).batch_id
