@@ -211,6 +211,34 @@ def build(records: int) -> None:
     connection.connection.autocommit = old
 
 
+def close_days() -> None:
+    """The daily close (settlement.services.day_close, the real one) of every generated day that has
+    ended and is not closed yet: all of them once, then the day that ended since the last run. The
+    revenue page reads closed days from its totals. The bench data has journals without postings,
+    so every close lists merchant differences (payable 0, records say …): the page does not read them."""
+    from django.db import connection
+
+    from accounts.timeutil import business_day
+    from settlement.models import DayClose
+    from settlement.services import day_close
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT MIN(business_day) FROM terminals_record")
+        day = cur.fetchone()[0]
+    today = business_day()
+    if day is None:
+        return
+    closed = set(DayClose.objects.values_list("day", flat=True))
+    todo = [day + dt.timedelta(days=i) for i in range((today - day).days) if day + dt.timedelta(days=i) not in closed]
+    if not todo:
+        return
+    t = time.perf_counter()
+    print(f"daily close of {len(todo)} day(s) {todo[0]} … {todo[-1]} (once, on the template) …", flush=True)
+    for d in todo:
+        day_close(day=d)
+    print(f"  closed in {time.perf_counter() - t:.1f} s ({(time.perf_counter() - t) / len(todo):.1f} s a day)", flush=True)
+
+
 def database(records: int) -> dt.date:
     """Django on a fresh clone of the template for this size (built once); the build day."""
     key = f"web{records}"
@@ -262,6 +290,7 @@ def database(records: int) -> dt.date:
             cur.execute("INSERT INTO bench_fixture VALUES (%s, now()) RETURNING built_at", [key])
             row = cur.fetchone()
         print(f"  built in {time.perf_counter() - t:.1f} s", flush=True)
+    close_days()
     connections.close_all()
     t = time.perf_counter()
     with admin.cursor() as cur:
@@ -478,7 +507,9 @@ CARD_SQL = """SELECT c.*, h.*, p.*, a.* FROM accounts_card c LEFT JOIN accounts_
               WHERE c.card_no = %s LIMIT 1"""
 TOKEN_SQL = """SELECT * FROM campuscard_apiclient c LEFT JOIN merchants_merchant m ON m.id = c.merchant_id
                WHERE c.token_hash = %s AND c.active LIMIT 1"""
-REVENUE_SQL = [
+# The revenue page before the daily close was read (terminals.portal_selectors over records only;
+# also what the page does with --without-close, plus the tiny read of the closed days).
+REVENUE_SQL_RECORDS = [
     # last 30 days by day, 12 months by month, this month by terminal (terminals.portal_selectors)
     """SELECT business_day, COUNT(*), SUM(base_amount + surcharge) FROM terminals_record
        WHERE merchant_id = %(m)s AND kind = 1 AND status = 'posted' AND business_day BETWEEN %(d30)s AND %(today)s
@@ -492,12 +523,32 @@ REVENUE_SQL = [
        GROUP BY 1, 2 ORDER BY 1""",
     "SELECT terminal_id FROM terminals_assignment WHERE merchant_id = %(m)s",
 ]
+# The page now (settlement.revenue): the closed days once, then each table from the daily close's
+# totals for the closed days and from records for the days not closed (%(open)s … today).
+REVENUE_SQL_CLOSE = [
+    "SELECT day FROM settlement_dayclose WHERE day BETWEEN %(y1)s AND %(today)s",
+    """SELECT day, SUM(purchases - held_count), SUM(settled) FROM settlement_daymerchanttotal
+       WHERE merchant_id = %(m)s AND day BETWEEN %(d30)s AND %(today)s GROUP BY 1""",
+    REVENUE_SQL_RECORDS[0].replace("%(d30)s", "%(open)s"),
+    """SELECT date_trunc('month', day), SUM(purchases - held_count), SUM(settled) FROM settlement_daymerchanttotal
+       WHERE merchant_id = %(m)s AND day BETWEEN %(y1)s AND %(today)s GROUP BY 1""",
+    REVENUE_SQL_RECORDS[1].replace("%(y1)s", "%(open)s"),
+    """SELECT terminal_id, SUM(purchases - held_count), SUM(settled) FROM settlement_dayterminaltotal
+       WHERE merchant_id = %(m)s AND day BETWEEN %(m1)s AND %(today)s GROUP BY 1""",
+    REVENUE_SQL_RECORDS[2].replace("%(m1)s", "%(open)s"),
+    """SELECT id, location FROM terminals_terminal
+       WHERE id IN (SELECT terminal_id FROM terminals_assignment WHERE merchant_id = %(m)s)""",
+    REVENUE_SQL_RECORDS[3],
+]
+REVENUE_SQL = REVENUE_SQL_CLOSE
+OPEN_FROM: dt.date | None = None  # the first day not closed (set in main)
 
 
 def revenue_params(merchant_id: int, today: dt.date) -> dict:
     this = today.replace(day=1)
     y1 = (this.replace(year=this.year - 1) + dt.timedelta(days=32)).replace(day=1)
-    return {"m": merchant_id, "d30": today - dt.timedelta(days=29), "today": today, "y1": y1, "m1": this}
+    return {"m": merchant_id, "d30": today - dt.timedelta(days=29), "today": today, "y1": y1, "m1": this,
+            "open": OPEN_FROM or y1}
 
 
 def yardstick(kind: str, threads: int, seconds: float, merchant_ids: list[int], card_nos: list[int], token: str,
@@ -543,12 +594,44 @@ def yardstick(kind: str, threads: int, seconds: float, merchant_ids: list[int], 
 
 
 def explain(merchant_id: int, today: dt.date) -> list[str]:
-    """EXPLAIN ANALYZE of the 12-month query (the largest) for one merchant: plan and time."""
+    """EXPLAIN ANALYZE of the 12-month read (the largest) for one merchant: plan and time; now two
+    queries, the closed days' totals and the open days' records."""
     from django.db import connection
 
+    sqls = [REVENUE_SQL_RECORDS[1]] if REVENUE_SQL is REVENUE_SQL_RECORDS else [REVENUE_SQL_CLOSE[3], REVENUE_SQL_CLOSE[4]]
+    out = []
     with connection.cursor() as cur:
-        cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + REVENUE_SQL[1], revenue_params(merchant_id, today))
-        return [r[0] for r in cur.fetchall()]
+        for sql in sqls:
+            cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, revenue_params(merchant_id, today))
+            out += [r[0] for r in cur.fetchall()]
+    return out
+
+
+def overview_ab(merchants: dict, today: dt.date, rounds: int = 30) -> list[str]:
+    """The page's three revenue tables in-process, the two ways alternately on the same data and
+    connection (so the machine's load hits both alike): records only (terminals.portal_selectors,
+    as before) and closed days from the daily close + the rest from records (settlement.revenue)."""
+    from settlement.portal.selectors import next_month, revenue_overview
+    from terminals import portal_selectors as tps
+
+    def records_only(m):
+        this = today.replace(day=1)
+        tps.merchant_revenue_by_day(merchant=m, start=today - dt.timedelta(days=29), end=today)
+        tps.merchant_revenue_by_month(merchant=m, start=next_month(this.replace(year=this.year - 1)), end=today)
+        tps.merchant_revenue_by_terminal(merchant=m, start=this, end=today)
+
+    out = []
+    for label, m in merchants.items():
+        lat = {"records only": [], "close + open days": []}
+        for _ in range(rounds):
+            for way, fn in (("records only", records_only), ("close + open days", lambda m: revenue_overview(
+                    merchant=m, today=today))):
+                t0 = time.perf_counter()
+                fn(m)
+                lat[way].append(time.perf_counter() - t0)
+        out.append(f"revenue tables in-process, {label:<14} " + ";  ".join(
+            f"{way} p50 {pct(v, 50) * 1e3:.1f} p95 {pct(v, 95) * 1e3:.1f} ms" for way, v in lat.items()))
+    return out
 
 
 # --- main -------------------------------------------------------------------------------------
@@ -579,6 +662,9 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the cloned database after the run")
     ap.add_argument("--without-index", action="store_true",
                     help="drop record_merchant_revenue on the clone first (the figures before it existed)")
+    ap.add_argument("--without-close", action="store_true",
+                    help="empty the daily-close tables on the clone first: the page reads every day from records "
+                         "(the figures before it read the close)")
     args = ap.parse_args()
     records = args.records or (200_000 if args.quick else 10_000_000)
     duration = args.duration or (10.0 if args.quick else 40.0)
@@ -596,6 +682,19 @@ def main():
     if args.without_index:
         with connection.cursor() as cur:
             cur.execute("DROP INDEX IF EXISTS record_merchant_revenue")
+    global REVENUE_SQL, OPEN_FROM
+    if args.without_close:
+        with connection.cursor() as cur:
+            cur.execute("TRUNCATE settlement_dayclose CASCADE")  # totals and exceptions go with it
+        REVENUE_SQL = REVENUE_SQL_RECORDS
+    with connection.cursor() as cur:
+        cur.execute("SELECT MAX(day), COUNT(*) FROM settlement_dayclose")
+        last_closed, n_closed = cur.fetchone()
+        cur.execute("SELECT COUNT(*) FROM settlement_daymerchanttotal")
+        n_mtotals = cur.fetchone()[0]
+        cur.execute("SELECT COUNT(*) FROM settlement_dayterminaltotal")
+        n_ttotals = cur.fetchone()[0]
+    OPEN_FROM = last_closed + dt.timedelta(days=1) if last_closed else None
     sessions = merchant_sessions(args.clients, seed=1)
     tokens = api_tokens()
     codes = {s[1] for s in sessions}
@@ -609,6 +708,9 @@ def main():
         n_canteen, n_small = cur.fetchone()
     card_nos = list(range(CARD0, CARD0 + CARDS))
     plans = {"canteen W0001": explain(canteen, today), "merchant W0100": explain(small, today)}
+    ab = overview_ab({"canteen W0001": Merchant.objects.get(pk=canteen), "merchant W0100": Merchant.objects.get(pk=small)},
+                     today)
+    print("\n".join(ab), flush=True)
     from django.db import connections
 
     connections.close_all()
@@ -667,6 +769,9 @@ def main():
         f"{built_on}; {MERCHANTS:,} merchants ({CANTEENS} canteens with {n_canteen:,} records each, others ~{n_small:,}), "
         f"{TERMINALS:,} terminals, {CARDS:,} cards"
         + ("; index record_merchant_revenue DROPPED (before)" if args.without_index else ""),
+        (f"daily close: {n_closed} days closed up to {last_closed} ({n_mtotals:,} merchant and {n_ttotals:,} terminal day "
+         f"totals); the page reads those from the close and {OPEN_FROM} … {today} from records"
+         if n_closed else "daily close: no day closed (--without-close): the page reads every day from records"),
         f"gunicorn campuscard.wsgi -w {args.workers} --threads {args.threads} (gthread), DEBUG off, 127.0.0.1; "
         f"{args.clients} concurrent keep-alive clients, {warmup:g} s warm-up + {duration:g} s measured per line; "
         f"revenue page: {len(codes)} merchant users of random merchants with a session; card API: "
@@ -677,14 +782,18 @@ def main():
         *results,
         "",
         yline(f"card SQL (token + card), {threads} connections", y_card),
-        yline(f"revenue SQL (4 queries), {threads} connections", y_rev),
+        yline(f"revenue SQL ({len(REVENUE_SQL)} queries), {threads} connections", y_rev),
         yline("card SQL (token + card), 1 connection", y1_card),
-        yline("revenue SQL (4 queries), 1 connection", y1_rev),
+        yline(f"revenue SQL ({len(REVENUE_SQL)} queries), 1 connection", y1_rev),
+        "",
+        *ab,
         "",
         f"load average at the start {load0}, at the end {loadavg()}; total run {time.perf_counter() - t_all:.0f} s",
     ]
     for who, plan in plans.items():
-        lines += ["", f"EXPLAIN ANALYZE, 12 months by month, {who}:", *[f"  {p}" for p in plan]]
+        lines += ["", f"EXPLAIN ANALYZE, 12 months by month, {who}"
+                  + (":" if args.without_close else " (closed days' totals, then the open days' records):"),
+                  *[f"  {p}" for p in plan]]
     write_results(lines, sys.argv[1:])
 
 
