@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
+from django.db import connection
 from django.db.models import F, Sum
 from django.db.models.functions import TruncMonth
 
@@ -120,3 +121,69 @@ def merchant_revenue_by_terminal(*, merchant, start: dt.date, end: dt.date,
         for tid in missing:
             terms[tid]["location"] = locations.get(tid)
     return [terms[tid] for tid in sorted(terms)]
+
+
+def _closed_day_totals(merchant, start: dt.date, end: dt.date, terminal_id: int | None) -> dict[dt.date, list[int]]:
+    """closed day -> [count, amount] in one read: every closed day, with the merchant's (or one of
+    its terminals') totals where it sold anything."""
+    if terminal_id:
+        join, params = ("settlement_dayterminaltotal t ON t.day = c.day AND t.merchant_id = %s AND t.terminal_id = %s",
+                        [merchant.pk, terminal_id])
+    else:
+        join, params = "settlement_daymerchanttotal t ON t.day = c.day AND t.merchant_id = %s", [merchant.pk]
+    with connection.cursor() as cur:
+        cur.execute(f"""SELECT c.day, COALESCE(t.purchases - t.held_count, 0), COALESCE(t.settled, 0)
+                        FROM settlement_dayclose c LEFT JOIN {join}
+                        WHERE c.day BETWEEN %s AND %s""", [*params, start, end])
+        return {day: [n, amount] for day, n, amount in cur.fetchall()}
+
+
+def merchant_revenue_overview(*, merchant, today: dt.date, terminal_id: int | None = None) -> dict:
+    """The portal page's three tables — last 30 days by day, 12 months by month (this one and the 11
+    before), this month by terminal — equal to the three functions above, in about four reads: the
+    closed days with their totals, this month's terminal totals, the open days' records grouped by
+    day and terminal, and the locations of terminals seen only in the totals."""
+    this = today.replace(day=1)
+    year_start = (this.replace(year=this.year - 1) + dt.timedelta(days=32)).replace(day=1)
+    thirty = today - dt.timedelta(days=29)
+    start = min(year_start, thirty)
+    per_day = _closed_day_totals(merchant, start, today, terminal_id)
+    closed = set(per_day)
+    terms: dict[int, dict] = {}
+    if any(d >= this for d in closed):
+        for r in (DayTerminalTotal.objects.filter(merchant_id=merchant.pk, day__gte=this, day__lte=today)
+                  .values("terminal_id").annotate(count=Sum(_POSTED), amount=Sum("settled"))):
+            if r["count"]:
+                terms[r["terminal_id"]] = {"terminal_id": r["terminal_id"], "location": None, "count": r["count"],
+                                           "amount": r["amount"] or 0}
+    for a, b in _open_runs(start, today, closed):
+        for r in tps.merchant_revenue_by_day_and_terminal(merchant=merchant, start=a, end=b):
+            if not terminal_id or r["terminal_id"] == terminal_id:
+                d = per_day.setdefault(r["day"], [0, 0])
+                d[0] += r["count"]
+                d[1] += r["amount"]
+            if r["day"] >= this:
+                t = terms.setdefault(r["terminal_id"], {"terminal_id": r["terminal_id"], "location": None, "count": 0,
+                                                        "amount": 0})
+                t["location"], t["count"], t["amount"] = r["location"], t["count"] + r["count"], t["amount"] + r["amount"]
+    days, day = [], thirty
+    while day <= today:
+        n, amount = per_day.get(day, (0, 0))
+        days.append({"day": day, "count": n, "amount": amount})
+        day += dt.timedelta(days=1)
+    months: dict[dt.date, list[int]] = {}
+    for day, (n, amount) in per_day.items():
+        if day >= year_start:
+            m = months.setdefault(day.replace(day=1), [0, 0])
+            m[0] += n
+            m[1] += amount
+    missing = [tid for tid, t in terms.items() if t["location"] is None]
+    if missing:
+        locations = tps.terminal_locations(ids=missing)
+        for tid in missing:
+            terms[tid]["location"] = locations.get(tid)
+    return {
+        "days": days,
+        "months": [{"month": k, "count": n, "amount": amt} for k, (n, amt) in sorted(months.items()) if n],
+        "terminals": [terms[tid] for tid in sorted(terms)],
+    }

@@ -64,6 +64,15 @@ def merchant_revenue_by_terminal(*, merchant, start: dt.date, end: dt.date) -> l
              "amount": r["amount"] or 0} for r in rows]
 
 
+def merchant_revenue_by_day_and_terminal(*, merchant, start: dt.date, end: dt.date) -> list[dict]:
+    """[{day, terminal_id, location, count, amount}]: the finest grouping, from which the portal
+    derives its day, month and terminal tables in one read (settlement.revenue)."""
+    rows = (_revenue(merchant, start, end).values("business_day", "terminal_id", "terminal__location")
+            .annotate(count=Count("*"), amount=Sum(_share(merchant))))
+    return [{"day": r["business_day"], "terminal_id": r["terminal_id"], "location": r["terminal__location"],
+             "count": r["count"], "amount": r["amount"] or 0} for r in rows]
+
+
 def terminal_locations(*, ids) -> dict[int, str]:
     """terminal id -> location, for revenue read from the daily close's terminal totals."""
     return dict(Terminal.objects.filter(pk__in=list(ids)).values_list("id", "location"))

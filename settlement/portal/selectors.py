@@ -38,19 +38,8 @@ def month_bounds(first: dt.date) -> tuple[dt.datetime, dt.datetime]:
 
 def revenue_overview(*, merchant, today: dt.date | None = None, terminal_id: int | None = None) -> dict:
     """Last 30 days by day, 12 months by month, this month by terminal: closed days from the
-    daily close, the rest from records (settlement.revenue); the closed days are read once."""
-    today = today or business_day()
-    this = month_start(today)
-    year_start = next_month(this.replace(year=this.year - 1))
-    thirty = today - dt.timedelta(days=29)
-    closed = revenue.closed_days(start=min(year_start, thirty), end=today)
-    return {
-        "days": revenue.merchant_revenue_by_day(merchant=merchant, start=thirty, end=today, terminal_id=terminal_id,
-                                                closed=closed),
-        "months": revenue.merchant_revenue_by_month(merchant=merchant, start=year_start, end=today,
-                                                    terminal_id=terminal_id, closed=closed),
-        "terminals": revenue.merchant_revenue_by_terminal(merchant=merchant, start=this, end=today, closed=closed),
-    }
+    daily close, the rest from records (settlement.revenue)."""
+    return revenue.merchant_revenue_overview(merchant=merchant, today=today or business_day(), terminal_id=terminal_id)
 
 
 def terminal_ids(*, merchant) -> list[int]:
