@@ -523,19 +523,19 @@ REVENUE_SQL_RECORDS = [
        GROUP BY 1, 2 ORDER BY 1""",
     "SELECT terminal_id FROM terminals_assignment WHERE merchant_id = %(m)s",
 ]
-# The page now (settlement.revenue): the closed days once, then each table from the daily close's
-# totals for the closed days and from records for the days not closed (%(open)s … today).
+# The page now (settlement.revenue.merchant_revenue_overview): the closed days with the merchant's
+# day totals in one read, this month's terminal totals, the open days' (%(open)s … today) records
+# by day and terminal, the locations of terminals seen only in the totals.
 REVENUE_SQL_CLOSE = [
-    "SELECT day FROM settlement_dayclose WHERE day BETWEEN %(y1)s AND %(today)s",
-    """SELECT day, SUM(purchases - held_count), SUM(settled) FROM settlement_daymerchanttotal
-       WHERE merchant_id = %(m)s AND day BETWEEN %(d30)s AND %(today)s GROUP BY 1""",
-    REVENUE_SQL_RECORDS[0].replace("%(d30)s", "%(open)s"),
-    """SELECT date_trunc('month', day), SUM(purchases - held_count), SUM(settled) FROM settlement_daymerchanttotal
-       WHERE merchant_id = %(m)s AND day BETWEEN %(y1)s AND %(today)s GROUP BY 1""",
-    REVENUE_SQL_RECORDS[1].replace("%(y1)s", "%(open)s"),
+    """SELECT c.day, COALESCE(t.purchases - t.held_count, 0), COALESCE(t.settled, 0) FROM settlement_dayclose c
+       LEFT JOIN settlement_daymerchanttotal t ON t.day = c.day AND t.merchant_id = %(m)s
+       WHERE c.day BETWEEN %(y1)s AND %(today)s""",
     """SELECT terminal_id, SUM(purchases - held_count), SUM(settled) FROM settlement_dayterminaltotal
        WHERE merchant_id = %(m)s AND day BETWEEN %(m1)s AND %(today)s GROUP BY 1""",
-    REVENUE_SQL_RECORDS[2].replace("%(m1)s", "%(open)s"),
+    """SELECT r.business_day, r.terminal_id, t.location, COUNT(*), SUM(r.base_amount + r.surcharge)
+       FROM terminals_record r JOIN terminals_terminal t ON t.id = r.terminal_id
+       WHERE r.merchant_id = %(m)s AND r.kind = 1 AND r.status = 'posted' AND r.business_day BETWEEN %(open)s AND %(today)s
+       GROUP BY 1, 2, 3""",
     """SELECT id, location FROM terminals_terminal
        WHERE id IN (SELECT terminal_id FROM terminals_assignment WHERE merchant_id = %(m)s)""",
     REVENUE_SQL_RECORDS[3],
@@ -595,10 +595,10 @@ def yardstick(kind: str, threads: int, seconds: float, merchant_ids: list[int], 
 
 def explain(merchant_id: int, today: dt.date) -> list[str]:
     """EXPLAIN ANALYZE of the 12-month read (the largest) for one merchant: plan and time; now two
-    queries, the closed days' totals and the open days' records."""
+    queries, the closed days with their totals and the open days' records."""
     from django.db import connection
 
-    sqls = [REVENUE_SQL_RECORDS[1]] if REVENUE_SQL is REVENUE_SQL_RECORDS else [REVENUE_SQL_CLOSE[3], REVENUE_SQL_CLOSE[4]]
+    sqls = [REVENUE_SQL_RECORDS[1]] if REVENUE_SQL is REVENUE_SQL_RECORDS else [REVENUE_SQL_CLOSE[0], REVENUE_SQL_CLOSE[2]]
     out = []
     with connection.cursor() as cur:
         for sql in sqls:
@@ -792,7 +792,7 @@ def main():
     ]
     for who, plan in plans.items():
         lines += ["", f"EXPLAIN ANALYZE, 12 months by month, {who}"
-                  + (":" if args.without_close else " (closed days' totals, then the open days' records):"),
+                  + (":" if args.without_close else " (closed days with their totals, then the open days' records):"),
                   *[f"  {p}" for p in plan]]
     write_results(lines, sys.argv[1:])
 
