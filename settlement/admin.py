@@ -12,6 +12,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
+from accounts.admin import ReadOnlyMixin
 from accounts.errors import BusinessError
 from accounts.formatting import yuan
 
@@ -26,17 +27,6 @@ from .models import (
     Refund,
     Statement,
 )
-
-
-class ReadOnly:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def _file(data: bytes, fmt: str, name: str) -> HttpResponse:
@@ -91,7 +81,7 @@ class TextForm(forms.Form):
 
 
 @admin.register(DayClose)
-class DayCloseAdmin(ReadOnly, admin.ModelAdmin):
+class DayCloseAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("day", "status", "records", "purchase_yuan", "deposit_yuan", "open_exceptions", "runs", "run_at",
                     "duration_ms")
     list_filter = ("status",)
@@ -147,7 +137,7 @@ class DayCloseAdmin(ReadOnly, admin.ModelAdmin):
 
 
 @admin.register(CloseException)
-class CloseExceptionAdmin(ReadOnly, admin.ModelAdmin):
+class CloseExceptionAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("day", "kind", "ref", "detail", "amount", "resolved_at", "resolved_by", "resolve_link")
     list_filter = ("kind", ("resolved_at", admin.EmptyFieldListFilter))
     readonly_fields = [f.name for f in CloseException._meta.fields]
@@ -176,7 +166,7 @@ class CloseExceptionAdmin(ReadOnly, admin.ModelAdmin):
 
 
 @admin.register(Statement)
-class StatementAdmin(ReadOnly, admin.ModelAdmin):
+class StatementAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("period_start", "period_end", "kind", "merchant", "purchases", "consumption", "refunds",
                     "corrections", "fee", "net", "status", "applied_late")
     list_filter = ("status", "kind", "period_start", "applied_late")
@@ -258,7 +248,7 @@ def _reject_link(obj, pending: str, url_name: str):
 
 
 @admin.register(Correction)
-class CorrectionAdmin(ReadOnly, admin.ModelAdmin):
+class CorrectionAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("id", "merchant", "record", "amount", "status", "requested_by", "requested_at", "decided_by",
                     "reject_link")
     list_filter = ("status",)
@@ -295,7 +285,7 @@ class CorrectionAdmin(ReadOnly, admin.ModelAdmin):
 
 
 @admin.register(AdjustmentRequest)
-class AdjustmentRequestAdmin(ReadOnly, admin.ModelAdmin):
+class AdjustmentRequestAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("id", "holder", "kind", "amount", "status", "requested_by", "decided_by", "decided_at",
                     "reject_link")
     list_filter = ("status", "kind")
@@ -331,20 +321,20 @@ class AdjustmentRequestAdmin(ReadOnly, admin.ModelAdmin):
 
 
 @admin.register(Refund)
-class RefundAdmin(ReadOnly, admin.ModelAdmin):
+class RefundAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("id", "merchant", "record", "kind", "from_merchant", "from_surcharge", "actor", "created_at")
     list_filter = ("kind",)
     readonly_fields = [f.name for f in Refund._meta.fields]
 
 
 @admin.register(MerchantPolicy)
-class MerchantPolicyAdmin(ReadOnly, admin.ModelAdmin):
+class MerchantPolicyAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("merchant", "repeat_offender", "reason", "changed_by", "changed_at")
     readonly_fields = [f.name for f in MerchantPolicy._meta.fields]
 
 
 @admin.register(GraduationClosure)
-class GraduationClosureAdmin(ReadOnly, admin.ModelAdmin):
+class GraduationClosureAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("id", "cohort", "holders", "paid", "total", "without_bank_card", "actor", "created_at")
     readonly_fields = [f.name for f in GraduationClosure._meta.fields]
     actions = ["bank_file"]

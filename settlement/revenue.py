@@ -74,12 +74,7 @@ def merchant_revenue_by_day(*, merchant, start: dt.date, end: dt.date, terminal_
     for a, b in _open_runs(start, end, closed):
         rows.update({r["day"]: r for r in tps.merchant_revenue_by_day(merchant=merchant, start=a, end=b,
                                                                        terminal_id=terminal_id)})
-    out, day = [], start
-    while day <= end:
-        r = rows.get(day, {})
-        out.append({"day": day, "count": r.get("count") or 0, "amount": r.get("amount") or 0})
-        day += dt.timedelta(days=1)
-    return out
+    return tps.days_filled(rows, start, end)
 
 
 def merchant_revenue_by_month(*, merchant, start: dt.date, end: dt.date, terminal_id: int | None = None,

@@ -19,6 +19,17 @@ from .models import Assignment, Batch, CardFlag, LostRange, Record, RecordConfli
 PURCHASE = 1
 
 
+def days_filled(rows: dict, start: dt.date, end: dt.date) -> list[dict]:
+    """[{day, count, amount}] for every day from start to end, from rows keyed by day; a day
+    without a row is zero."""
+    out, day = [], start
+    while day <= end:
+        r = rows.get(day, {})
+        out.append({"day": day, "count": r.get("count") or 0, "amount": r.get("amount") or 0})
+        day += dt.timedelta(days=1)
+    return out
+
+
 def _share(merchant):
     if merchant.kind == MerchantKind.DINING:
         return F("base_amount")
@@ -41,12 +52,7 @@ def merchant_revenue_by_day(*, merchant, start: dt.date, end: dt.date, terminal_
         r["business_day"]: r for r in _revenue(merchant, start, end, terminal_id).values("business_day")
         .annotate(count=Count("*"), amount=Sum(_share(merchant)))
     }
-    out, day = [], start
-    while day <= end:
-        r = rows.get(day, {})
-        out.append({"day": day, "count": r.get("count", 0), "amount": r.get("amount") or 0})
-        day += dt.timedelta(days=1)
-    return out
+    return days_filled(rows, start, end)
 
 
 def merchant_revenue_by_month(*, merchant, start: dt.date, end: dt.date, terminal_id: int | None = None) -> list[dict]:
@@ -116,12 +122,7 @@ def records_daily(*, start: dt.date, end: dt.date) -> list[dict]:
     rows = {r["business_day"]: r for r in Record.objects.filter(
         business_day__gte=start, business_day__lte=end, kind=PURCHASE, status__in=["posted", "held"])
         .values("business_day").annotate(count=Count("id"), amount=Sum(F("base_amount") + F("surcharge")))}
-    out, day = [], start
-    while day <= end:
-        r = rows.get(day, {})
-        out.append({"day": day, "count": r.get("count", 0), "amount": r.get("amount") or 0})
-        day += dt.timedelta(days=1)
-    return out
+    return days_filled(rows, start, end)
 
 
 def posting_lag() -> dict:
