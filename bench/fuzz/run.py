@@ -140,7 +140,7 @@ def main():
     t0 = time.perf_counter()
     valid = 0
     chunk = bytearray()
-    for i in range(args.frames):
+    for _ in range(args.frames):
         m = mutate(rnd, seeds[rnd.randrange(len(seeds))])
         if len(m) >= P.HEADER_LEN + P.TRAILER_LEN and P.check_crc(m) and P.check_mac(m, k1):
             valid += 1
