@@ -19,6 +19,19 @@ from terminals.models import Record
 USER = settings.AUTH_USER_MODEL
 
 
+# The figures of a day's purchases, named alike on every day-close row and shown under the same
+# label everywhere (settlement.reports, the admin, the portal, the API):
+#   purchase_amount  消费额          what cards were charged: base + surcharge of posted and held purchases
+#   settled          结算消费额      to the merchants' payables (Record.merchant_amount), settled monthly
+#   surcharge_amount 代收搭伙能源费  to the catering surcharge payable (Record.surcharge_amount, R-SUR-1)
+#   held_amount      暂挂金额        to suspense: offline without authorisation, not settled (R-TERM-2)
+# Each is a sum of the column posting stored in the record; nothing here applies a rate again.
+def split_adds_up(table: str) -> models.CheckConstraint:
+    return models.CheckConstraint(
+        condition=Q(purchase_amount=models.F("settled") + models.F("surcharge_amount") + models.F("held_amount")),
+        name=f"{table}_split_adds_up")
+
+
 class DayClose(models.Model):
     """One closed business day (R-DAY-1). Re-running recomputes the same numbers: the day is
     closed in the ledger (accounts.ClosedDay) before anything is read."""
@@ -35,9 +48,13 @@ class DayClose(models.Model):
     actor = models.ForeignKey(USER, on_delete=models.PROTECT, null=True, blank=True, verbose_name=_("last run by"))
     duration_ms = models.PositiveIntegerField(_("duration (ms)"), default=0)
     records = models.BigIntegerField(_("records"), default=0)
+    # The day's purchases and their split, sums of the records' stored columns (terminals.Record):
+    # purchase_amount = settled + surcharge_amount + held_amount.
     purchase_amount = models.BigIntegerField(_("purchases (fen)"), default=0)
+    settled = models.BigIntegerField(_("consumption settled (fen)"), default=0)
+    surcharge_amount = models.BigIntegerField(_("catering surcharge collected (fen)"), default=0)
+    held_amount = models.BigIntegerField(_("held out (fen)"), default=0)
     deposit_amount = models.BigIntegerField(_("deposits (fen)"), default=0)
-    surcharge_amount = models.BigIntegerField(_("surcharges (fen)"), default=0)
     open_exceptions = models.PositiveIntegerField(_("open exceptions"), default=0)
     # Trial balance, fees, terminals, flags and other lists for the report.
     totals = models.JSONField(_("totals"), default=dict)
@@ -47,6 +64,7 @@ class DayClose(models.Model):
         verbose_name_plural = _("daily closes")
         ordering = ["-day"]
         permissions = [("run_dayclose", _("Can run the daily close"))]
+        constraints = [split_adds_up("dayclose")]
 
     def __str__(self):
         return str(self.day)
@@ -59,10 +77,9 @@ class DayMerchantTotal(models.Model):
     day = models.DateField(_("business day"))
     merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, verbose_name=_("merchant"))
     purchases = models.BigIntegerField(_("purchases"), default=0)
-    base = models.BigIntegerField(_("base amounts (fen)"), default=0)
-    surcharge = models.BigIntegerField(_("surcharges (fen)"), default=0)
-    # What posting credited to the merchant's payable: base for dining, base + surcharge otherwise.
-    settled = models.BigIntegerField(_("settleable consumption (fen)"), default=0)
+    purchase_amount = models.BigIntegerField(_("purchases (fen)"), default=0)
+    settled = models.BigIntegerField(_("consumption settled (fen)"), default=0)
+    surcharge_amount = models.BigIntegerField(_("catering surcharge collected (fen)"), default=0)
     held_count = models.BigIntegerField(_("records held out"), default=0)
     held_amount = models.BigIntegerField(_("held out (fen)"), default=0)
     duplicates = models.BigIntegerField(_("suspected duplicates"), default=0)
@@ -73,7 +90,8 @@ class DayMerchantTotal(models.Model):
     class Meta:
         verbose_name = _("merchant day total")
         verbose_name_plural = _("merchant day totals")
-        constraints = [models.UniqueConstraint(fields=["day", "merchant"], name="one_merchant_row_per_day")]
+        constraints = [models.UniqueConstraint(fields=["day", "merchant"], name="one_merchant_row_per_day"),
+                       split_adds_up("daymerchant")]
         indexes = [models.Index(fields=["merchant", "day"])]
 
     def __str__(self):
@@ -86,19 +104,22 @@ class DayTerminalTotal(models.Model):
     terminal_id = models.BigIntegerField(_("terminal"))
     merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, null=True, verbose_name=_("merchant"))
     purchases = models.BigIntegerField(_("purchases"), default=0)
+    # As on DayMerchantTotal, so the portal's revenue by terminal reads closed days from here
+    # (settlement.revenue).
     purchase_amount = models.BigIntegerField(_("purchases (fen)"), default=0)
+    settled = models.BigIntegerField(_("consumption settled (fen)"), default=0)
+    surcharge_amount = models.BigIntegerField(_("catering surcharge collected (fen)"), default=0)
+    held_count = models.BigIntegerField(_("records held out"), default=0)
+    held_amount = models.BigIntegerField(_("held out (fen)"), default=0)
     deposits = models.BigIntegerField(_("deposits"), default=0)
     deposit_amount = models.BigIntegerField(_("deposits (fen)"), default=0)
-    # As on DayMerchantTotal, so the portal's revenue by terminal reads closed days from here
-    # (settlement.revenue): the merchant's share of posted purchases, and the held-out ones.
-    settled = models.BigIntegerField(_("settleable consumption (fen)"), default=0)
-    held_count = models.BigIntegerField(_("records held out"), default=0)
 
     class Meta:
         verbose_name = _("terminal day total")
         verbose_name_plural = _("terminal day totals")
         constraints = [models.UniqueConstraint(fields=["day", "terminal_id", "merchant"], name="one_terminal_row_per_day",
-                                               nulls_distinct=False)]
+                                               nulls_distinct=False),
+                       split_adds_up("dayterminal")]
         indexes = [models.Index(fields=["merchant", "day"], name="dayterminal_merchant_day")]
 
     def __str__(self):
@@ -131,15 +152,18 @@ class DayCardTypeTotal(models.Model):
     day = models.DateField(_("business day"))
     card_type = models.PositiveSmallIntegerField(_("card type"))
     purchases = models.BigIntegerField(_("purchases"), default=0)
-    base = models.BigIntegerField(_("base amounts (fen)"), default=0)
-    surcharge = models.BigIntegerField(_("surcharges (fen)"), default=0)
+    purchase_amount = models.BigIntegerField(_("purchases (fen)"), default=0)
+    settled = models.BigIntegerField(_("consumption settled (fen)"), default=0)
+    surcharge_amount = models.BigIntegerField(_("catering surcharge collected (fen)"), default=0)
+    held_amount = models.BigIntegerField(_("held out (fen)"), default=0)
     deposits = models.BigIntegerField(_("deposits"), default=0)
     deposit_amount = models.BigIntegerField(_("deposits (fen)"), default=0)
 
     class Meta:
         verbose_name = _("card-type day total")
         verbose_name_plural = _("card-type day totals")
-        constraints = [models.UniqueConstraint(fields=["day", "card_type"], name="one_card_type_row_per_day")]
+        constraints = [models.UniqueConstraint(fields=["day", "card_type"], name="one_card_type_row_per_day"),
+                       split_adds_up("daycardtype")]
 
     def __str__(self):
         return f"{self.day} card type {self.card_type}"
@@ -193,6 +217,7 @@ class CloseException(models.Model):
         TRIAL_BALANCE = "trial_balance", _("Debits and credits differ")
         PURSE = "purse", _("Purse does not rebuild from yesterday + movements")
         MERCHANT = "merchant", _("Merchant payable differs from its records")
+        ACCOUNT = "account", _("Surcharge or suspense account differs from its records")
         OPERATOR = "operator", _("Operator cash differs from deposits")
         CARD_FLAG = "card_flag", _("Card-vs-account disagreement")
         RECORD = "record", _("Record not posted")

@@ -1,15 +1,14 @@
 """A merchant's revenue for the portal and the API: closed days from the daily close's totals,
 days not closed yet (today; yesterday until the 00:10 close) from the records.
 
-Revenue is what terminals.portal_selectors.merchant_revenue_* compute from records: posted
-purchases (held ones are not revenue, R-TERM-2), the merchant's share (base price at a dining
-merchant, R-SUR-1; the full charge elsewhere, R-SUR-2), by business day. The close stores the same
-per merchant and day (DayMerchantTotal: purchases − held_count, settled) and per terminal
-(DayTerminalTotal), and a closed day never changes: the ledger closes it before the close reads it,
-and a late record is posted to the next open day (its business_day follows its journal's). So
-the two give identical numbers, while a canteen's year is ~365 small rows instead of ~250,000
-index entries. The numbers differ only if a merchant's kind changed since the day was closed (the
-close used the kind of its day; the records' path uses today's) — as its settlement did.
+Revenue is 结算消费额: the merchant_amount posting stored in each posted purchase (the base price
+at a dining merchant, R-SUR-1; the full charge elsewhere, R-SUR-2; nothing for held records,
+R-TERM-2), by business day, as terminals.portal_selectors.merchant_revenue_* sum it. The close
+stores the same sums per merchant and day (DayMerchantTotal: purchases − held_count, settled) and
+per terminal (DayTerminalTotal), and a closed day never changes: the ledger closes it before the
+close reads it, and a late record is posted to the next open day (its business_day follows its
+journal's). Both sum the same stored column, so they give identical numbers, while a canteen's
+year is ~365 small rows instead of ~250,000 index entries.
 """
 
 from __future__ import annotations

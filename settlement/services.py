@@ -33,7 +33,6 @@ from accounts.services import (
     system_account,
 )
 from accounts.timeutil import BUSINESS_TZ
-from merchants.models import MerchantKind
 from merchants.selectors import merchant_user_belongs
 from terminals import day_selectors
 from terminals.models import Record
@@ -123,9 +122,8 @@ def day_close(*, day: dt.date, actor=None) -> DayClose:
         dc.totals = totals
         dc.run_at, dc.runs, dc.actor = now, dc.runs + 1, actor
         dc.records = totals["records"]
-        dc.purchase_amount = totals["purchase_amount"]
-        dc.deposit_amount = totals["deposit_amount"]
-        dc.surcharge_amount = totals["surcharge_amount"]
+        for name in ("purchase_amount", "settled", "surcharge_amount", "held_amount", "deposit_amount"):
+            setattr(dc, name, totals[name])
         dc.duration_ms = int((time.monotonic() - started) * 1000)
         dc.save()
         audit_write(action="day_close", actor=actor, channel="staff" if actor else "system", day=str(day),
@@ -137,9 +135,7 @@ def _close_records_and_accounts(dc: DayClose, day: dt.date, found: list) -> dict
     groups = day_selectors.day_record_groups(day=day)
     accounts = daybook.day_account_movements(day=day)
     trial = daybook.day_trial_balance(day=day)
-    merchant_ids = {g["merchant_id"] for g in groups if g["merchant_id"]}
     by_payable = selectors.merchant_by_payable(account_ids={a["account_id"] for a in accounts if a["kind"] == "merchant"})
-    facts = selectors.merchant_facts(merchant_ids=merchant_ids | set(by_payable.values()))
 
     merchants: dict[int, dict] = defaultdict(lambda: defaultdict(int))
     terminals: dict[tuple, dict] = defaultdict(lambda: defaultdict(int))
@@ -147,46 +143,36 @@ def _close_records_and_accounts(dc: DayClose, day: dt.date, found: list) -> dict
     operators: dict[int, dict] = defaultdict(lambda: defaultdict(int))
     t = defaultdict(int)
     for g in groups:
-        n, base, sur = g["count"], g["base"], g["surcharge"]
+        n, amount = g["count"], g["amount"]
         t["records"] += n
         term = terminals[(g["terminal_id"], g["merchant_id"])]
         ct = card_types[g["card_type"]]
         if g["kind"] == RecordKind.PURCHASE:
             m = merchants[g["merchant_id"]]
-            t["purchase_amount"] += base + sur
-            term["purchases"] += n
-            term["purchase_amount"] += base + sur
-            ct["purchases"] += n
-            ct["base"] += base
-            ct["surcharge"] += sur
-            m["purchases"] += n
-            m["base"] += base
-            m["surcharge"] += sur
             m["duplicates"] += g["duplicates"]
-            if g["status"] == Record.Status.HELD:  # unauthorised offline: to suspense, not settled (R-TERM-2)
-                m["held_count"] += n
-                m["held_amount"] += base + sur
-                term["held_count"] += n
-                t["held_amount"] += base + sur
-            elif facts[g["merchant_id"]]["kind"] == MerchantKind.DINING:
-                m["settled"] += base  # the surcharge is the catering centre's (R-SUR-1)
-                term["settled"] += base
-                t["surcharge_amount"] += sur
-            else:
-                m["settled"] += base + sur
-                term["settled"] += base + sur
+            held = n if g["status"] == Record.Status.HELD else 0  # offline without authorisation (R-TERM-2)
+            # The split posting stored in each record (Record.merchant_amount, …), summed alike for
+            # the day, the merchant, the terminal and the card type.
+            for row in (t, m, term, ct):
+                row["purchases"] += n
+                row["purchase_amount"] += amount
+                row["settled"] += g["settled"]
+                row["surcharge_amount"] += g["surcharge_amount"]
+                row["held_amount"] += g["held_amount"]
+            for row in (t, m, term):
+                row["held_count"] += held
         else:
             term["deposits"] += n
-            term["deposit_amount"] += base
+            term["deposit_amount"] += amount
             ct["deposits"] += n
-            ct["deposit_amount"] += base
+            ct["deposit_amount"] += amount
             if g["operator_no"]:  # cash at a window; operator 0 only writes pending credit to the card
-                t["deposit_amount"] += base
+                t["deposit_amount"] += amount
                 op = operators[g["operator_no"]]
                 op["deposits"] += n
-                op["deposit_amount"] += base
+                op["deposit_amount"] += amount
             else:
-                t["pending_written"] += base
+                t["pending_written"] += amount
 
     cash_accounts: dict[int, int] = {}
     rows = []
@@ -210,6 +196,8 @@ def _close_records_and_accounts(dc: DayClose, day: dt.date, found: list) -> dict
                 op["cash_from_terminals"] += a["movement"]
         elif a["kind"] in ("mgmt_fee", "card_fee", "surcharge", "suspense", "bank"):
             t[f"{a['kind']}_movement"] += a["movement"]
+            if a["source"] in RECORD_POSTING_SOURCES:
+                t[f"{a['kind']}_from_records"] += a["movement"]
     DayAccountTotal.objects.bulk_create(rows, batch_size=5000)
 
     DayMerchantTotal.objects.bulk_create(
@@ -240,6 +228,14 @@ def _close_records_and_accounts(dc: DayClose, day: dt.date, found: list) -> dict
                 amount=v["payable_from_batches"] - v["settled"],
                 detail=f"payable credited {v['payable_from_batches']} fen by postings, records say {v['settled']}",
             ))
+    # The catering surcharge payable is credit-normal, suspense debit-normal (held money is a credit).
+    for kind, booked, stored in (("surcharge", t["surcharge_from_records"], t["surcharge_amount"]),
+                                 ("suspense", -t["suspense_from_records"], t["held_amount"])):
+        if booked != stored:
+            found.append(CloseException(
+                day_close=dc, day=day, kind=CloseException.Kind.ACCOUNT, ref=kind, amount=booked - stored,
+                detail=f"{kind} account credited {booked} fen by postings, records say {stored}",
+            ))
     for op, v in operators.items():
         if v["cash_from_terminals"] != v["deposit_amount"]:
             found.append(CloseException(
@@ -253,8 +249,9 @@ def _close_records_and_accounts(dc: DayClose, day: dt.date, found: list) -> dict
                                     amount=debit - credit, detail=f"debits {debit} fen, credits {credit} fen"))
     fees = {"mgmt_fee": t["mgmt_fee_movement"], "card_fee": t["card_fee_movement"]}
     return {
-        "records": t["records"], "purchase_amount": t["purchase_amount"], "deposit_amount": t["deposit_amount"],
-        "surcharge_amount": t["surcharge_amount"], "held_amount": t["held_amount"],
+        "records": t["records"], "purchases": t["purchases"], "purchase_amount": t["purchase_amount"],
+        "settled": t["settled"], "surcharge_amount": t["surcharge_amount"], "held_count": t["held_count"],
+        "held_amount": t["held_amount"], "deposit_amount": t["deposit_amount"],
         "pending_written": t["pending_written"], "surcharge_account_movement": t["surcharge_movement"],
         "suspense_movement": t["suspense_movement"], "bank_movement": t["bank_movement"], "fees": fees,
         "trial_balance": {"kinds": trial, "debit": debit, "credit": credit, "balanced": debit == credit},
@@ -415,18 +412,22 @@ def settlement_compute(*, period_start: dt.date, period_end: dt.date, actor=None
         )
         n = cur.rowcount
         if merchant_ids is None:
-            # The catering surcharge, settled to the catering centre separately (R-SUR-1); no fee.
+            # The catering surcharge, settled to the catering centre separately (R-SUR-1); no fee. What
+            # was collected is the days' stored surcharge_amount (the close checks it against the
+            # ledger); what went back is the refunds taken from the surcharge account.
             cur.execute(
                 f"""INSERT INTO settlement_statement (kind, merchant_id, period_start, period_end, status, purchases,
                         consumption, refunds, corrections, held_count, held_amount, fee_base, fee, net, computed_at,
                         applied_late, check_note, bank_ref)
                     SELECT 'surcharge', NULL, %s, %s, 'open', 0, c, r, 0, 0, 0, 0, 0, c - r, %s, FALSE, '', ''
-                    FROM (SELECT COALESCE(SUM(movement) FILTER (WHERE source = ANY(%s)), 0)::bigint AS c,
-                                 COALESCE(-SUM(movement) FILTER (WHERE source IN ('refund', 'refund-sur')), 0)::bigint AS r
-                          FROM settlement_dayaccounttotal WHERE day BETWEEN %s AND %s AND kind = 'surcharge') t
+                    FROM (SELECT (SELECT COALESCE(SUM(surcharge_amount), 0) FROM settlement_dayclose
+                                  WHERE day BETWEEN %s AND %s)::bigint AS c,
+                                 (SELECT COALESCE(-SUM(movement), 0) FROM settlement_dayaccounttotal
+                                  WHERE day BETWEEN %s AND %s AND kind = 'surcharge'
+                                    AND source IN ('refund', 'refund-sur'))::bigint AS r) t
                     WHERE c <> 0 OR r <> 0
                     {_UPSERT}""",
-                [period_start, period_end, now, list(RECORD_POSTING_SOURCES), period_start, period_end],
+                [period_start, period_end, now, period_start, period_end, period_start, period_end],
             )
             n += cur.rowcount
         audit_write(action="settlement_compute", actor=actor, channel="staff" if actor else "system",
@@ -524,11 +525,9 @@ def statement_pay(*, actor, statement: Statement, bank_ref: str) -> Statement:
 
 # --- refunds and corrections -----------------------------------------------------------------
 
-def _charged_parts(record: Record, merchant_kind: int) -> tuple[int, int]:
-    """(to the merchant, to the surcharge account) as posting booked the record."""
-    if merchant_kind == MerchantKind.DINING:
-        return record.base_amount, record.surcharge
-    return record.base_amount + record.surcharge, 0
+def _charged_parts(record: Record) -> tuple[int, int]:
+    """(to the merchant, to the surcharge account) as posting booked the record: what it stored."""
+    return record.merchant_amount, record.surcharge_amount
 
 
 def _already_returned(record: Record) -> int:
@@ -602,7 +601,7 @@ def _duplicate_refund(*, actor, record: Record, reason: str) -> list[Refund]:
         raise BusinessError(_("This record is not a suspected duplicate; use a correction form (U§9)."))
     if _already_returned(record):
         raise BusinessError(_("Part of record %(record)s was already returned to the holder.") % {"record": record})
-    merchant_part, surcharge_part = _charged_parts(record, record.merchant.kind)
+    merchant_part, surcharge_part = _charged_parts(record)
     out = [_refund(actor=actor, record=record, kind=Refund.Kind.DUPLICATE, reason=reason,
                    from_merchant=merchant_part, from_surcharge=surcharge_part)]
     policy = MerchantPolicy.objects.filter(merchant_id=record.merchant_id).first()
@@ -613,7 +612,7 @@ def _duplicate_refund(*, actor, record: Record, reason: str) -> list[Refund]:
         original = _posted_purchase(original)
         out.append(_refund(actor=actor, record=original, kind=Refund.Kind.COMPENSATION,
                            reason=f"退一赔一 (R-DUP-2): {reason}",
-                           from_merchant=original.base_amount + original.surcharge, from_surcharge=0))
+                           from_merchant=sum(_charged_parts(original)), from_surcharge=0))
     return out
 
 
@@ -642,7 +641,7 @@ def correction_request(*, actor, record: Record, amount: int, reason: str, merch
         raise BusinessError(_("The amount must be a whole number of fen greater than zero."))
     record = _posted_purchase(record)
     _own_merchant_only(actor, record.merchant_id)
-    merchant_part = _charged_parts(record, record.merchant.kind)[0]
+    merchant_part = _charged_parts(record)[0]
     pending = sum(Correction.objects.filter(record=record, status=Correction.Status.REQUESTED).values_list("amount", flat=True))
     if amount + pending + _already_returned(record) > merchant_part:
         raise BusinessError(_("At most %(left)s fen of this charge can still be corrected.") % {
@@ -666,7 +665,7 @@ def correction_decide(*, actor, correction: Correction, approve: bool, note: str
         note = _reason(note)
     if approve:
         record = _posted_purchase(corr.record)
-        merchant_part = _charged_parts(record, record.merchant.kind)[0]
+        merchant_part = _charged_parts(record)[0]
         if corr.amount + _already_returned(record) > merchant_part:
             raise BusinessError(_("The charge was already returned to the holder in part; the form exceeds the rest."))
         corr.journal = purse_credit_pending(purse=_purse_for(record), amount=corr.amount, kind=Journal.Kind.REFUND,

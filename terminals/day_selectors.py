@@ -20,12 +20,14 @@ SETTLED = (Record.Status.POSTED, Record.Status.HELD)
 
 def day_record_groups(*, day: dt.date) -> list[dict]:
     """The day's posted and held records grouped by merchant, terminal, card type, kind, status
-    and operator: counts and sums (fen). A few thousand rows for half a million records."""
+    and operator: counts and sums (fen). A few thousand rows for half a million records.
+    `amount` is what the records moved on the cards (a purchase's base + surcharge, a deposit's
+    amount); `settled`, `surcharge_amount` and `held_amount` sum the split posting stored."""
     with connection.cursor() as cur:
         cur.execute(
             """SELECT r.merchant_id, r.terminal_id, r.card_type, r.kind, r.status, r.operator_no,
-                      COUNT(*), SUM(r.base_amount), SUM(r.surcharge),
-                      COUNT(*) FILTER (WHERE r.problems @> '["suspected_duplicate"]'::jsonb)
+                      COUNT(*), SUM(r.base_amount + r.surcharge), SUM(r.merchant_amount), SUM(r.surcharge_amount),
+                      SUM(r.held_amount), COUNT(*) FILTER (WHERE r.problems @> '["suspected_duplicate"]'::jsonb)
                FROM terminals_record r
                WHERE r.journal_id IN (SELECT id FROM accounts_journal WHERE business_day = %s)
                  AND r.status IN ('posted', 'held')
@@ -34,8 +36,9 @@ def day_record_groups(*, day: dt.date) -> list[dict]:
         )
         return [
             {"merchant_id": m, "terminal_id": t, "card_type": ct, "kind": k, "status": st, "operator_no": op,
-             "count": n, "base": int(b), "surcharge": int(s), "duplicates": d}
-            for m, t, ct, k, st, op, n, b, s, d in cur.fetchall()
+             "count": n, "amount": int(a), "settled": int(ms), "surcharge_amount": int(ss), "held_amount": int(h),
+             "duplicates": d}
+            for m, t, ct, k, st, op, n, a, ms, ss, h, d in cur.fetchall()
         ]
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Journal
@@ -155,6 +155,26 @@ class Batch(models.Model):
 
 
 class Record(models.Model):
+    """One record a terminal uploaded, as received, and what posting did with it.
+
+    Posting stores each purchase's split here, in the same statement that posts it; every reader
+    (daily close, settlement, refunds, the merchant portal and API, every report) sums these
+    columns and none applies a rate or a merchant kind again. In fen, never negative:
+
+    - ``merchant_amount``: what posting credited to the merchant's payable (结算消费额): the base
+      price at a dining merchant (R-SUR-1), base + surcharge elsewhere (the water price is the
+      merchant's, R-SUR-2).
+    - ``surcharge_amount``: what posting credited to the catering surcharge payable (代收搭伙能源费,
+      R-SUR-1): the record's surcharge at a dining merchant, 0 elsewhere.
+    - ``held_amount``: what posting credited to suspense for a purchase made offline without
+      authorisation (status ``held``, R-TERM-2): base + surcharge. The holder paid it, the
+      merchant is not owed it, so a held record's merchant_amount and surcharge_amount are 0.
+
+    For a posted or held purchase the three add up to what the card was charged (消费额, base_amount
+    + surcharge); every other record (received, exception, rejected, deposits) has all three 0.
+    The CHECK constraint ``record_split_adds_up`` holds the database to this.
+    """
+
     class Status(models.TextChoices):
         RECEIVED = "received", _("Received")
         POSTED = "posted", _("Posted")
@@ -183,16 +203,30 @@ class Record(models.Model):
     journal = models.ForeignKey(Journal, on_delete=models.PROTECT, null=True, blank=True)
     posted_at = models.DateTimeField(_("posted at"), null=True, blank=True)
     business_day = models.DateField(_("business day"), null=True, blank=True, db_index=True)
+    # The split posting stored (see the class doc); 0 until a purchase is posted.
+    merchant_amount = models.BigIntegerField(_("consumption settled (fen)"), db_default=0)
+    surcharge_amount = models.BigIntegerField(_("catering surcharge collected (fen)"), db_default=0)
+    held_amount = models.BigIntegerField(_("held out (fen)"), db_default=0)
 
     class Meta:
         verbose_name = _("record")
         verbose_name_plural = _("records")
-        constraints = [models.UniqueConstraint(fields=["terminal", "term_seq"], name="one_record_per_seq")]
+        constraints = [
+            models.UniqueConstraint(fields=["terminal", "term_seq"], name="one_record_per_seq"),
+            models.CheckConstraint(name="record_split_adds_up", condition=(
+                Q(kind=1, status="posted", held_amount=0, merchant_amount__gte=0, surcharge_amount__gte=0,
+                  surcharge_amount__lte=F("surcharge"),
+                  merchant_amount=F("base_amount") + F("surcharge") - F("surcharge_amount"))
+                | Q(kind=1, status="held", merchant_amount=0, surcharge_amount=0,
+                    held_amount=F("base_amount") + F("surcharge"))
+                | (~Q(kind=1, status__in=["posted", "held"]) & Q(merchant_amount=0, surcharge_amount=0, held_amount=0))
+            )),
+        ]
         indexes = [
             models.Index(fields=["batch", "term_seq"]),
             # The merchant portal's and API's revenue (portal_selectors._revenue): a merchant's posted
             # purchases by day, answered from the index alone (bench/web: a canteen has 250,000 a year).
-            models.Index(fields=["merchant", "business_day"], include=["terminal", "base_amount", "surcharge"],
+            models.Index(fields=["merchant", "business_day"], include=["terminal", "merchant_amount"],
                          condition=Q(kind=1, status="posted"), name="record_merchant_revenue"),
         ]
 

@@ -1,7 +1,9 @@
 """Reads of terminal records for the fronts: the merchant portal (always scoped to one merchant),
-the API and the staff dashboard. Amounts are fen. A merchant's revenue is what it is owed: the
-base price at a dining merchant (board and energy fees go to the catering centre, R-SUR-1), the
-full charge elsewhere (R-SUR-2); held records (unauthorised offline, R-TERM-2) are not revenue."""
+the API and the staff dashboard. Amounts are fen. A merchant's revenue is what it is owed, the
+records' stored merchant_amount (结算消费额), which posting wrote: the base price at a dining
+merchant (board and energy fees go to the catering centre, R-SUR-1), the full charge elsewhere
+(R-SUR-2), nothing for held records (unauthorised offline, R-TERM-2). No rate or merchant kind is
+applied here."""
 
 from __future__ import annotations
 
@@ -12,7 +14,6 @@ from django.db.models.functions import Coalesce, TruncMonth
 from django.utils import timezone
 
 from accounts.selectors import blocklist_version_before
-from merchants.models import MerchantKind
 
 from .models import Assignment, Batch, CardFlag, LostRange, Record, RecordConflict, Terminal
 
@@ -30,10 +31,8 @@ def days_filled(rows: dict, start: dt.date, end: dt.date) -> list[dict]:
     return out
 
 
-def _share(merchant):
-    if merchant.kind == MerchantKind.DINING:
-        return F("base_amount")
-    return F("base_amount") + F("surcharge")
+# What posting credited to the merchant's payable for the record (Record.merchant_amount).
+_SHARE = F("merchant_amount")
 
 
 def _revenue(merchant, start: dt.date, end: dt.date, terminal_id: int | None = None) -> QuerySet[Record]:
@@ -50,7 +49,7 @@ def merchant_revenue_by_day(*, merchant, start: dt.date, end: dt.date, terminal_
     """[{day, count, amount}] for every business day from start to end (days without sales: 0)."""
     rows = {
         r["business_day"]: r for r in _revenue(merchant, start, end, terminal_id).values("business_day")
-        .annotate(count=Count("*"), amount=Sum(_share(merchant)))
+        .annotate(count=Count("*"), amount=Sum(_SHARE))
     }
     return days_filled(rows, start, end)
 
@@ -58,14 +57,14 @@ def merchant_revenue_by_day(*, merchant, start: dt.date, end: dt.date, terminal_
 def merchant_revenue_by_month(*, merchant, start: dt.date, end: dt.date, terminal_id: int | None = None) -> list[dict]:
     """[{month (first day), count, amount}], oldest first."""
     rows = (_revenue(merchant, start, end, terminal_id).annotate(month=TruncMonth("business_day")).values("month")
-            .annotate(count=Count("*"), amount=Sum(_share(merchant))).order_by("month"))
+            .annotate(count=Count("*"), amount=Sum(_SHARE)).order_by("month"))
     return [{"month": r["month"], "count": r["count"], "amount": r["amount"] or 0} for r in rows]
 
 
 def merchant_revenue_by_terminal(*, merchant, start: dt.date, end: dt.date) -> list[dict]:
     """[{terminal_id, location, count, amount}] for the merchant's terminals in the period."""
     rows = (_revenue(merchant, start, end).values("terminal_id", "terminal__location")
-            .annotate(count=Count("*"), amount=Sum(_share(merchant))).order_by("terminal_id"))
+            .annotate(count=Count("*"), amount=Sum(_SHARE)).order_by("terminal_id"))
     return [{"terminal_id": r["terminal_id"], "location": r["terminal__location"], "count": r["count"],
              "amount": r["amount"] or 0} for r in rows]
 
@@ -74,7 +73,7 @@ def merchant_revenue_by_day_and_terminal(*, merchant, start: dt.date, end: dt.da
     """[{day, terminal_id, location, count, amount}]: the finest grouping, from which the portal
     derives its day, month and terminal tables in one read (settlement.revenue)."""
     rows = (_revenue(merchant, start, end).values("business_day", "terminal_id", "terminal__location")
-            .annotate(count=Count("*"), amount=Sum(_share(merchant))))
+            .annotate(count=Count("*"), amount=Sum(_SHARE)))
     return [{"day": r["business_day"], "terminal_id": r["terminal_id"], "location": r["terminal__location"],
              "count": r["count"], "amount": r["amount"] or 0} for r in rows]
 
@@ -91,7 +90,8 @@ def merchant_terminal_ids(*, merchant) -> list[int]:
 
 def merchant_records(*, merchant, since: dt.datetime, until: dt.datetime, terminal_id: int | None = None,
                      card_no: int | None = None, status: str | None = None) -> QuerySet[Record]:
-    """The merchant's own records made in [since, until), newest first, with its share as `amount`."""
+    """The merchant's own records made in [since, until), newest first, with its share as `amount`
+    (merchant_amount: 0 for a held record, which the merchant is not owed)."""
     qs = Record.objects.filter(merchant_id=merchant.pk, time__gte=since, time__lt=until)
     if terminal_id:
         qs = qs.filter(terminal_id=terminal_id)
@@ -99,13 +99,13 @@ def merchant_records(*, merchant, since: dt.datetime, until: dt.datetime, termin
         qs = qs.filter(card_no=card_no)
     if status:
         qs = qs.filter(status=status)
-    return qs.annotate(amount=_share(merchant)).order_by("-time", "-id").defer("raw")
+    return qs.annotate(amount=_SHARE).order_by("-time", "-id").defer("raw")
 
 
 def merchant_duplicate_suspects(*, merchant, since: dt.datetime) -> QuerySet[Record]:
     """Charges posting marked as suspected duplicates (R-DUP-1), for the merchant to confirm."""
     return (Record.objects.filter(merchant_id=merchant.pk, time__gte=since, problems__contains=["suspected_duplicate"])
-            .annotate(amount=_share(merchant)).order_by("-time").defer("raw"))
+            .annotate(amount=_SHARE).order_by("-time").defer("raw"))
 
 
 # --- the staff dashboard ----------------------------------------------------------------------

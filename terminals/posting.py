@@ -8,6 +8,11 @@ accounts, each in id order), walks the records in (batch, term_seq) order in mem
 the result with a handful of set-based statements: one journal (source "batch:<id>" or
 "batches:…", unique) with one aggregated posting per account, one UPDATE of the purses' card
 state, one UPDATE for the records posted plainly and one for those with something to say.
+
+The split of each purchase (Record.merchant_amount, surcharge_amount, held_amount) is decided
+in one place, _split, and the same numbers go into the journal's lines and into the record rows,
+in the statements that post them. It is the only place the merchant kind decides money; every
+reader sums the stored columns.
 """
 
 from __future__ import annotations
@@ -174,6 +179,7 @@ def _post_records(records: list, to_freeze: list[int], *, source: str, reason: s
         status = R.POSTED
         total = rec.base_amount + rec.surcharge
         merchant = merchants.get(rec.merchant_id)
+        split = NO_SPLIT
 
         # Money first: what the host can post without going below zero.
         if rec.kind == protocol.RecordKind.PURCHASE:
@@ -185,14 +191,14 @@ def _post_records(records: list, to_freeze: list[int], *, source: str, reason: s
             if not offline_ok:
                 status = R.HELD  # posted to the holder, held out of settlement (R-TERM-2)
                 problems.append("offline_unauthorised")
-                delta[system["suspense"]] -= total
-            elif merchant.kind == MerchantKind.DINING:
-                # R-SUR-1: board and energy fees are collected for the catering centre.
-                delta[merchant.payable_account_id] -= rec.base_amount
-                if rec.surcharge:
-                    delta[system["surcharge"]] -= rec.surcharge
-            else:
-                delta[merchant.payable_account_id] -= total  # R-SUR-2: the water price is the merchant's
+            split = _split(rec, merchant.kind if merchant else None, held=not offline_ok)
+            to_merchant, to_surcharge, to_suspense = split
+            if to_merchant:
+                delta[merchant.payable_account_id] -= to_merchant
+            if to_surcharge:
+                delta[system["surcharge"]] -= to_surcharge
+            if to_suspense:
+                delta[system["suspense"]] -= to_suspense
             delta[purse["account_id"]] += total
             purse["balance"] -= total
             prev = last_charge.get((rec.terminal_id, rec.card_no))
@@ -238,7 +244,7 @@ def _post_records(records: list, to_freeze: list[int], *, source: str, reason: s
             flags.append(CardFlag(card_no=rec.card_no, record_id=rec.id, kind=CardFlag.Kind.BLOCKED_SPENT,
                                   expected=0, actual=total))
         touched.add(card["purse_id"])
-        updates.append((rec.id, status, problems, rewrite_problems or problems != rec.problems))
+        updates.append((rec.id, status, problems, rewrite_problems or problems != rec.problems, *split))
 
     journal = None
     delta = {k: v for k, v in delta.items() if v}
@@ -298,6 +304,21 @@ def cardflags_resolve_filled(*, card_nos, now) -> int:
         return cur.rowcount
 
 
+NO_SPLIT = (0, 0, 0)
+
+
+def _split(rec, merchant_kind: int | None, *, held: bool) -> tuple[int, int, int]:
+    """(merchant_amount, surcharge_amount, held_amount) of a purchase posted now, in fen; they
+    add up to what the card was charged (base + surcharge). Stored in the record and booked in the
+    journal from the same tuple."""
+    total = rec.base_amount + rec.surcharge
+    if held:
+        return 0, 0, total  # to suspense; the merchant is not owed it (R-TERM-2)
+    if merchant_kind == MerchantKind.DINING:
+        return rec.base_amount, rec.surcharge, 0  # board and energy fees for the catering centre (R-SUR-1)
+    return total, 0, 0  # the water price (R-SUR-2), or no surcharge at all: the merchant's
+
+
 def _recent_charges(records: list, window: dt.timedelta) -> dict[tuple[int, int], object]:
     """The latest purchase already posted per (terminal, card), for the duplicate-charge guard."""
     first_time = min(r.time for r in records)
@@ -309,25 +330,28 @@ def _recent_charges(records: list, window: dt.timedelta) -> dict[tuple[int, int]
 
 
 def _records_update(updates: list[tuple], journal_id: int | None, now, day) -> None:
-    """Write the outcome: one UPDATE for the plain case (posted, nothing new to say), one with a
-    VALUES list for the records whose status or problems changed."""
-    plain = [u[0] for u in updates if u[1] == R.POSTED and len(u) > 3 and not u[3]]
+    """Write the outcome: one UPDATE for the plain case (posted, nothing new to say) from arrays of
+    ids and splits, one with a VALUES list for the records whose status or problems changed. Each
+    record's split goes in with its status: updates are (id, status, problems[, changed,
+    merchant_amount, surcharge_amount, held_amount])."""
+    plain = [u for u in updates if u[1] == R.POSTED and len(u) > 3 and not u[3]]
     other = [u for u in updates if not (u[1] == R.POSTED and len(u) > 3 and not u[3])]
     with connection.cursor() as cur:
         if plain:
             cur.execute(
-                """UPDATE terminals_record SET status = 'posted', journal_id = %s, posted_at = %s, business_day = %s
-                   WHERE id = ANY(%s)""",
-                [journal_id, now, day, plain],
+                """UPDATE terminals_record r SET status = 'posted', journal_id = %s, posted_at = %s, business_day = %s,
+                          merchant_amount = v.m, surcharge_amount = v.s, held_amount = 0
+                   FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS v(id, m, s) WHERE r.id = v.id""",
+                [journal_id, now, day, [u[0] for u in plain], [u[4] for u in plain], [u[5] for u in plain]],
             )
         if other:
-            values = ",".join(["(%s::bigint, %s, %s::jsonb)"] * len(other))
-            params = [x for u in other for x in (u[0], u[1], json.dumps(u[2]))]
+            values = ",".join(["(%s::bigint, %s, %s::jsonb, %s::bigint, %s::bigint, %s::bigint)"] * len(other))
+            params = [x for u in other for x in (u[0], u[1], json.dumps(u[2]), *(u[4:7] if len(u) > 4 else NO_SPLIT))]
             cur.execute(
                 f"""UPDATE terminals_record r SET status = v.status, problems = v.problems,
                         journal_id = CASE WHEN v.status IN ('posted', 'held') THEN %s::bigint ELSE NULL END,
                         posted_at = CASE WHEN v.status IN ('posted', 'held') THEN %s::timestamptz ELSE NULL END,
-                        business_day = %s::date
-                    FROM (VALUES {values}) AS v(id, status, problems) WHERE r.id = v.id""",
+                        business_day = %s::date, merchant_amount = v.m, surcharge_amount = v.s, held_amount = v.h
+                    FROM (VALUES {values}) AS v(id, status, problems, m, s, h) WHERE r.id = v.id""",
                 [journal_id, now, day, *params],
             )

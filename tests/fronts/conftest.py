@@ -24,16 +24,23 @@ def kiosk_holder(staff):
 
 def make_record(terminal, merchant, seq: int, amount: int, at, *, status="posted", surcharge=0, problems=None):
     """A terminal record as intake and posting leave it (test data: the portal only reads)."""
+    from types import SimpleNamespace
+
     from accounts.timeutil import business_day
     from terminals.models import Batch, Record
+    from terminals.posting import NO_SPLIT, _split
 
     batch = Batch.objects.create(terminal=terminal, batch_no=seq, msg_seq=seq, raw=b"", count=1, stored=1,
                                  posted_at=at)
+    # The split posting would store (posting's own function, so the fixture cannot disagree with it).
+    split = (_split(SimpleNamespace(base_amount=amount, surcharge=surcharge), merchant.kind, held=status == "held")
+             if status in ("posted", "held") else NO_SPLIT)
     return Record.objects.create(
         terminal=terminal, term_seq=seq, batch=batch, card_no=20000001 + seq % 7, card_type=1, kind=1,
         card_counter=seq, flags=0, base_amount=amount, surcharge=surcharge, balance_before=100000,
         balance_after=100000 - amount, time=at, operator_no=0, raw=b"", status=status,
         problems=problems or [], merchant=merchant, posted_at=at, business_day=business_day(at),
+        merchant_amount=split[0], surcharge_amount=split[1], held_amount=split[2],
     )
 
 

@@ -156,14 +156,14 @@ def test_r_mer_4_portal_page_numbers_are_unchanged_and_closed_days_come_from_the
     before = revenue.merchant_revenue_by_day(merchant=dining, start=d[0], end=d[0])
     page = portal_selectors.revenue_overview(merchant=dining, today=d[6])
     with connection.cursor() as cur:
-        cur.execute("UPDATE terminals_record SET base_amount = base_amount + 1 WHERE business_day = %s AND merchant_id = %s",
-                    [d[0], dining.pk])
+        cur.execute("""UPDATE terminals_record SET base_amount = base_amount + 1, merchant_amount = merchant_amount + 1
+                       WHERE business_day = %s AND merchant_id = %s""", [d[0], dining.pk])
     assert revenue.merchant_revenue_by_day(merchant=dining, start=d[0], end=d[0]) == before
     assert portal_selectors.revenue_overview(merchant=dining, today=d[6]) == page
     assert tps.merchant_revenue_by_day(merchant=dining, start=d[0], end=d[0])[0]["amount"] == before[0]["amount"] + 3
     with connection.cursor() as cur:
-        cur.execute("UPDATE terminals_record SET base_amount = base_amount - 1 WHERE business_day = %s AND merchant_id = %s",
-                    [d[0], dining.pk])
+        cur.execute("""UPDATE terminals_record SET base_amount = base_amount - 1, merchant_amount = merchant_amount - 1
+                       WHERE business_day = %s AND merchant_id = %s""", [d[0], dining.pk])
 
 
 def test_r_day_1_terminal_totals_carry_the_merchant_share_and_held_count(trading):
@@ -180,18 +180,36 @@ def test_r_day_1_terminal_totals_carry_the_merchant_share_and_held_count(trading
     assert (d0[r].purchases, d0[r].settled, d0[r].held_count) == (2, 300, 1)
 
 
-def test_r_day_1_migration_fills_terminal_totals_of_days_closed_before_it(trading):
-    """settlement migration 0002 fills settled and held_count of days closed before it existed
-    from their records, the same numbers as day_close writes."""
+def test_r_day_1_migrations_fill_the_split_of_records_and_days_posted_before_them(trading):
+    """terminals 0003 fills each posted record's split as posting booked it (from its journal, so
+    a merchant whose kind changed since keeps what it was paid), and settlement 0003 refills the
+    closed days' four figures from those columns: the same numbers as posting and day_close
+    write (R-SUR-1, R-SUR-2, R-TERM-2)."""
     import importlib
 
-    from settlement.models import DayTerminalTotal
+    from merchants.models import Merchant
+    from settlement.models import DayCardTypeTotal, DayClose, DayMerchantTotal, DayTerminalTotal
 
-    backfill = importlib.import_module("settlement.migrations.0002_dayterminal_settled").BACKFILL
-    fields = ("day", "terminal_id", "merchant_id", "purchases", "settled", "held_count")
-    closed = sorted(DayTerminalTotal.objects.values_list(*fields))
-    assert any(row[5] for row in closed) and any(row[4] for row in closed)
-    DayTerminalTotal.objects.update(settled=0, held_count=0)
+    records = importlib.import_module("terminals.migrations.0003_record_split")
+    days = importlib.import_module("settlement.migrations.0003_day_split")
+    split = ("id", "status", "merchant_amount", "surcharge_amount", "held_amount")
+    posted = sorted(Record.objects.values_list(*split))
+    assert {s for _, s, *_ in posted} == {"posted", "held"} and any(r[3] for r in posted)  # catering fees were paid
+    figures = ("purchase_amount", "settled", "surcharge_amount", "held_amount")
+    tables = [DayClose, DayMerchantTotal, DayTerminalTotal, DayCardTypeTotal]
+    closed = [sorted(t.objects.values_list("pk", *figures)) for t in tables]
+    # The dining merchant became retail since: posting's journal still says what it was paid.
+    Merchant.objects.filter(pk=trading["dining"].pk).update(kind=MerchantKind.RETAIL)
     with connection.cursor() as cur:
-        cur.execute(backfill)
-    assert sorted(DayTerminalTotal.objects.values_list(*fields)) == closed
+        cur.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no pending deferred checks: the table can be altered
+        cur.execute("ALTER TABLE terminals_record DROP CONSTRAINT record_split_adds_up")
+        cur.execute("UPDATE terminals_record SET merchant_amount = 0, surcharge_amount = 0, held_amount = 0")
+        for t in tables:
+            cur.execute(f"ALTER TABLE {t._meta.db_table} DROP CONSTRAINT {t._meta.constraints[-1].name}")
+            cur.execute(f"UPDATE {t._meta.db_table} SET purchase_amount = 0, settled = 0, surcharge_amount = 0, "
+                        "held_amount = 0")
+        for sql in (records.HELD, records.POSTED, records.POSTED_UNBOOKED, records.ADD_CHECK, days.BACKFILL):
+            cur.execute(sql)
+        cur.execute("SET CONSTRAINTS ALL DEFERRED")
+    assert sorted(Record.objects.values_list(*split)) == posted
+    assert [sorted(t.objects.values_list("pk", *figures)) for t in tables] == closed

@@ -23,7 +23,8 @@ pytestmark = pytest.mark.django_db
 
 def _rows(day):
     return sorted(DayMerchantTotal.objects.filter(day=day).values_list(
-        "merchant_id", "purchases", "base", "surcharge", "settled", "held_amount", "refunds", "corrections"))
+        "merchant_id", "purchases", "purchase_amount", "surcharge_amount", "settled", "held_amount", "refunds",
+        "corrections"))
 
 
 def test_r_day_1_a_day_that_has_not_ended_cannot_be_closed(today):
@@ -52,14 +53,17 @@ def test_r_day_1_totals_per_merchant_terminal_card_type_and_operator(till, funde
     dc = services.day_close(day=today)
     assert dc.status == DayClose.Status.BALANCED, list(dc.exceptions.values_list("detail", flat=True))
     m = {r.merchant_id: r for r in DayMerchantTotal.objects.filter(day=today)}
-    assert (m[merchants[MerchantKind.DINING].pk].settled, m[merchants[MerchantKind.DINING].pk].surcharge) == (900, 60)
-    assert m[merchants[MerchantKind.WATER].pk].settled == 200
+    assert (m[merchants[MerchantKind.DINING].pk].settled, m[merchants[MerchantKind.DINING].pk].surcharge_amount) == (900, 60)
+    assert (m[merchants[MerchantKind.WATER].pk].settled, m[merchants[MerchantKind.WATER].pk].surcharge_amount) == (200, 0)
     assert dc.purchase_amount == 1160 and dc.surcharge_amount == 60 and dc.deposit_amount == 2000
+    assert (dc.settled, dc.held_amount) == (1100, 0)
     assert dc.totals["trial_balance"]["balanced"]
     op = dc.operators.get()
     assert (op.operator_id, op.deposit_amount, op.cash_from_terminals) == (admin_user.pk, 2000, 2000)
     types = {c.card_type: c for c in dc.card_types.all()}
-    assert types[CardType.CONSUMPTION].surcharge == 160 and types[CardType.FORMAL].deposit_amount == 2000
+    # The consumption card paid 60 board and energy fees (the catering centre's) and 100 for water (the merchant's).
+    assert (types[CardType.CONSUMPTION].purchase_amount, types[CardType.CONSUMPTION].surcharge_amount) == (660, 60)
+    assert types[CardType.FORMAL].deposit_amount == 2000
     assert dc.terminals.filter(terminal_id=water.terminal.pk).get().purchase_amount == 200
     assert dc.totals["purses"]["mismatched"] == 0
 
