@@ -188,26 +188,25 @@ def settlement_report_csv(*, period_start: dt.date, period_end: dt.date) -> byte
 def day_close_table(*, day: dt.date) -> Table:
     dc = DayClose.objects.get(day=day)
     facts = selectors.merchant_facts(merchant_ids=dc.merchants.values_list("merchant_id", flat=True))
+    # The figures of settlement.models (消费额 = 结算消费额 + 代收搭伙能源费 + 暂挂金额), each the
+    # merchant's sum of what posting stored in its records; the column totals equal the day's.
     table = Table(
         title=f"{_('对帐日结报表')} {day}",
-        headers=[_("商户编号"), _("商户名称"), _("消费笔数"), _("消费额(元)"), _("搭伙能源费(元)"), _("应付商户(元)"),
-                 _("暂挂(元)"), _("商户退款(元)"), _("纠错退款(元)")],
+        headers=[_("商户编号"), _("商户名称"), _("消费笔数"), _("消费额(元)"), _("代收搭伙能源费(元)"),
+                 _("结算消费额(元)"), _("暂挂金额(元)"), _("商户退款(元)"), _("纠错退款(元)")],
         money={3, 4, 5, 6, 7, 8},
     )
-    sums = [_("合计"), "", 0, 0, 0, 0, 0, 0, 0]
     for m in dc.merchants.order_by("merchant_id"):
         f = facts.get(m.merchant_id, {"code": m.merchant_id, "name": ""})
-        row = [f["code"], f["name"], m.purchases, m.base, m.surcharge, m.settled, m.held_amount, m.refunds, m.corrections]
-        table.rows.append(row)
-        for i in range(2, 9):
-            sums[i] += row[i]
-    table.totals = sums
-    t = dc.totals
-    tb = t.get("trial_balance", {})
+        table.rows.append([f["code"], f["name"], m.purchases, m.purchase_amount, m.surcharge_amount, m.settled,
+                           m.held_amount, m.refunds, m.corrections])
+    table.totals = [_("合计"), ""] + [sum(r[i] for r in table.rows) for i in range(2, 9)]
+    tb = dc.totals.get("trial_balance", {})
     table.notes += [
         _("状态") + f": {dc.get_status_display()}; " + _("未解决差异") + f": {dc.open_exceptions}",
         _("借方合计") + f" {yuan(tb.get('debit', 0))} / " + _("贷方合计") + f" {yuan(tb.get('credit', 0))}",
         _("现金充值") + f" {yuan(dc.deposit_amount)}; " + _("代收搭伙能源费") + f" {yuan(dc.surcharge_amount)}",
+        _("消费额 = 结算消费额 + 代收搭伙能源费 + 暂挂金额；暂挂为未经授权的脱机消费，不予结算 (R-TERM-2)。"),
     ]
     for op in dc.operators.select_related("operator").order_by("operator_id"):
         table.notes.append(_("充值员") + f" {op.operator}: " + _("应交现金") + f" {yuan(op.cash_to_hand_over)}")

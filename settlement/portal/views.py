@@ -132,12 +132,13 @@ def records_csv(request):
     response.write("\ufeff")  # Excel opens UTF-8 Chinese only with a BOM
     out = csv.writer(response)
     out.writerow([_("Time"), _("Terminal"), _("Sequence"), _("Card number"), _("Base amount (yuan)"),
-                  _("Surcharge (yuan)"), _("Merchant amount (yuan)"), _("Status"), _("Problems")])
+                  _("Surcharge (yuan)"), _("Consumption settled (yuan)"), _("Held out (yuan)"), _("Status"),
+                  _("Problems")])
     for r in qs.iterator(chunk_size=2000):
         # Text cells escaped like every other download: a spreadsheet must never run one as a formula.
         out.writerow([timezone.localtime(r.time).strftime("%Y-%m-%d %H:%M:%S"), r.terminal_id, r.term_seq, r.card_no,
-                      yuan(r.base_amount), yuan(r.surcharge), yuan(r.amount), csv_safe(str(r.get_status_display())),
-                      csv_safe(" ".join(r.problems or []))])
+                      yuan(r.base_amount), yuan(r.surcharge), yuan(r.amount), yuan(r.held_amount),
+                      csv_safe(str(r.get_status_display())), csv_safe(" ".join(r.problems or []))])
     return response
 
 

@@ -76,7 +76,8 @@ def test_r_day_1_daily_close_report_and_payout_list(settled):
         assert reports.day_close_report(day=settled, fmt=fmt)
     rows = list(csv.reader(io.StringIO(reports.day_close_report(day=settled, fmt="csv").decode("utf-8-sig"))))
     total = next(r for r in rows if r and r[0] == "合计")
-    assert total[3] == "75.67" and total[4] == "4.50"
+    # 消费额 (charged) = 代收搭伙能源费 (catering, R-SUR-1) + 结算消费额 (the merchants') + 暂挂金额
+    assert (total[3], total[4], total[5], total[6]) == ("80.17", "4.50", "75.67", "0.00")
     payout = list(csv.reader(io.StringIO(reports.payout_list(fmt="csv").decode("utf-8-sig"))))
     assert payout[2][2] == "45.44"  # 45.67 less the 0.23 fee (0.22835 → 0.23)
     wb = load_workbook(io.BytesIO(reports.payout_list(fmt="xlsx")))
