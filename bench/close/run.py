@@ -80,9 +80,11 @@ def build():
         cur.execute(
             """INSERT INTO terminals_record (terminal_id, term_seq, batch_id, card_no, card_type, kind, card_counter,
                    flags, base_amount, surcharge, balance_before, balance_after, time, operator_no, raw, status,
-                   problems, merchant_id, journal_id, posted_at, business_day)
+                   problems, merchant_id, journal_id, posted_at, business_day, merchant_amount, surcharge_amount)
                SELECT terminal_id, term_seq, batch_id, card_no, 3, 1, 0, 0, base, sur, 0, 0, ts, 0, '\\x00'::bytea,
-                      'posted', '[]'::jsonb, merchant_id, journal_id, ts, %s FROM rr ORDER BY batch_id, term_seq""",
+                      'posted', '[]'::jsonb, merchant_id, journal_id, ts, %s,
+                      CASE WHEN mkind = 1 THEN base ELSE base + sur END, CASE WHEN mkind = 1 THEN sur ELSE 0 END
+               FROM rr ORDER BY batch_id, term_seq""",
             [DAY],
         )
         sur_id = LedgerAccount.objects.get(kind="surcharge").pk
@@ -112,7 +114,8 @@ def yardstick(day):
     out = {}
     with connection.cursor() as cur:
         cur.execute("""SELECT merchant_id, terminal_id, card_type, kind, status, operator_no, COUNT(*),
-                              SUM(base_amount), SUM(surcharge)
+                              SUM(base_amount + surcharge), SUM(merchant_amount), SUM(surcharge_amount),
+                              SUM(held_amount)
                        FROM terminals_record WHERE business_day = %s GROUP BY 1, 2, 3, 4, 5, 6""", [day])
         cur.fetchall()
         out["GROUP BY records"] = c.lap()
@@ -122,7 +125,8 @@ def yardstick(day):
         out["GROUP BY postings"] = c.lap()
         sink = io.StringIO()
         cur.cursor.copy_expert(
-            f"COPY (SELECT id, merchant_id, terminal_id, card_type, base_amount, surcharge FROM terminals_record "
+            f"COPY (SELECT id, merchant_id, terminal_id, card_type, base_amount, surcharge, merchant_amount, "
+            f"surcharge_amount, held_amount FROM terminals_record "
             f"WHERE business_day = '{day}') TO STDOUT", sink)
         out["COPY records out"] = c.lap()
     return out

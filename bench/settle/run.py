@@ -42,13 +42,16 @@ def build():
         days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
         per_row = records // (MERCHANTS * len(days))
         ClosedDay.objects.bulk_create(ClosedDay(day=d) for d in days)
-        closes = DayClose.objects.bulk_create(DayClose(day=d, status="balanced", run_at=now, records=per_row * MERCHANTS)
-                                              for d in days)
+        # The catering surcharge statement sums the days' surcharge_amount (the movement below is its ledger side).
+        closes = DayClose.objects.bulk_create(DayClose(day=d, status="balanced", run_at=now, records=per_row * MERCHANTS,
+                                                       purchase_amount=123456, surcharge_amount=123456) for d in days)
         with connection.cursor() as cur:
             cur.execute(
-                """INSERT INTO settlement_daymerchanttotal (day_close_id, day, merchant_id, purchases, base, surcharge,
-                       settled, held_count, held_amount, duplicates, refunds, corrections, payable_from_batches)
-                   SELECT dc.id, dc.day, m.id, %s, %s * (500 + m.id %% 700), 0, %s * (500 + m.id %% 700),
+                """INSERT INTO settlement_daymerchanttotal (day_close_id, day, merchant_id, purchases, purchase_amount,
+                       surcharge_amount, settled, held_count, held_amount, duplicates, refunds, corrections,
+                       payable_from_batches)
+                   SELECT dc.id, dc.day, m.id, %s, %s * (500 + m.id %% 700) + ((m.id + dc.id) %% 3) * 450, 0,
+                          %s * (500 + m.id %% 700),
                           (m.id + dc.id) %% 3, ((m.id + dc.id) %% 3) * 450, 0,
                           CASE WHEN (m.id + dc.id) %% 17 = 0 THEN 333 ELSE 0 END,
                           CASE WHEN (m.id + dc.id) %% 29 = 0 THEN 125 ELSE 0 END, %s * (500 + m.id %% 700)

@@ -172,13 +172,15 @@ def build(records: int) -> None:
         cur.execute(
             """INSERT INTO terminals_record (term_seq, card_no, card_type, kind, card_counter, flags, base_amount, surcharge,
                    balance_before, balance_after, time, operator_no, raw, status, problems, posted_at, business_day,
-                   batch_id, journal_id, merchant_id, terminal_id)
+                   batch_id, journal_id, merchant_id, terminal_id, merchant_amount, surcharge_amount, held_amount)
                SELECT g.i, %(card0)s + s.k, CASE WHEN s.k < %(formal)s THEN 1 ELSE 3 END, 1, g.i / %(cards)s, 0,
-                      s.base, CASE WHEN tm.mkind = 1 THEN (s.base * 1500 + 5000) / 10000 ELSE 0 END,
-                      100000, 100000 - s.base, x.ts, 0, decode(lpad(to_hex(g.i), 80, '0'), 'hex'),
-                      CASE WHEN g.i %% 250 = 3 THEN 'exception' WHEN g.i %% 160 = 5 THEN 'held' ELSE 'posted' END,
-                      CASE WHEN g.i %% 250 = 3 THEN '["counter_gap"]'::jsonb ELSE '[]'::jsonb END,
-                      x.ts + interval '2 seconds', x.day, x.d * %(terms)s + tm.t, x.d * %(terms)s + tm.t, tm.merchant_id, tm.t
+                      s.base, v.sur, 100000, 100000 - s.base, x.ts, 0, decode(lpad(to_hex(g.i), 80, '0'), 'hex'),
+                      v.status, CASE WHEN v.status = 'exception' THEN '["counter_gap"]'::jsonb ELSE '[]'::jsonb END,
+                      x.ts + interval '2 seconds', x.day, x.d * %(terms)s + tm.t, x.d * %(terms)s + tm.t, tm.merchant_id, tm.t,
+                      -- the split posting stores (terminals.posting._split)
+                      CASE WHEN v.status <> 'posted' THEN 0 WHEN tm.mkind = 1 THEN s.base ELSE s.base + v.sur END,
+                      CASE WHEN v.status = 'posted' AND tm.mkind = 1 THEN v.sur ELSE 0 END,
+                      CASE WHEN v.status = 'held' THEN s.base + v.sur ELSE 0 END
                FROM generate_series(0::bigint, %(n)s - 1) g(i)
                CROSS JOIN LATERAL (SELECT (g.i::bigint * %(days)s) / %(n)s AS d,
                                           CASE WHEN g.i %% 2 = 0 THEN 1 + (g.i / 2 * 7919) %% %(ct)s
@@ -188,7 +190,10 @@ def build(records: int) -> None:
                CROSS JOIN LATERAL (SELECT s.d, %(first)s::date + s.d::int AS day,
                                           (%(first)s::date + s.d::int + time '07:00') AT TIME ZONE 'Asia/Shanghai'
                                           + ((g.i::bigint * %(days)s) %% %(n)s) * interval '14 hours' / %(n)s AS ts) x
-               JOIN tm ON tm.t = s.t""",
+               JOIN tm ON tm.t = s.t
+               CROSS JOIN LATERAL (SELECT CASE WHEN tm.mkind = 1 THEN (s.base * 1500 + 5000) / 10000 ELSE 0 END AS sur,
+                                          CASE WHEN g.i %% 250 = 3 THEN 'exception' WHEN g.i %% 160 = 5 THEN 'held'
+                                               ELSE 'posted' END AS status) v""",
             {"card0": CARD0, "formal": FORMAL_CARDS, "cards": CARDS, "terms": TERMINALS, "ct": CANTEEN_TERMINALS,
              "days": DAYS, "n": records, "first": first},
         )
@@ -511,13 +516,13 @@ TOKEN_SQL = """SELECT * FROM campuscard_apiclient c LEFT JOIN merchants_merchant
 # also what the page does with --without-close, plus the tiny read of the closed days).
 REVENUE_SQL_RECORDS = [
     # last 30 days by day, 12 months by month, this month by terminal (terminals.portal_selectors)
-    """SELECT business_day, COUNT(*), SUM(base_amount + surcharge) FROM terminals_record
+    """SELECT business_day, COUNT(*), SUM(merchant_amount) FROM terminals_record
        WHERE merchant_id = %(m)s AND kind = 1 AND status = 'posted' AND business_day BETWEEN %(d30)s AND %(today)s
        GROUP BY 1""",
-    """SELECT date_trunc('month', business_day), COUNT(*), SUM(base_amount + surcharge) FROM terminals_record
+    """SELECT date_trunc('month', business_day), COUNT(*), SUM(merchant_amount) FROM terminals_record
        WHERE merchant_id = %(m)s AND kind = 1 AND status = 'posted' AND business_day BETWEEN %(y1)s AND %(today)s
        GROUP BY 1 ORDER BY 1""",
-    """SELECT r.terminal_id, t.location, COUNT(*), SUM(r.base_amount + r.surcharge) FROM terminals_record r
+    """SELECT r.terminal_id, t.location, COUNT(*), SUM(r.merchant_amount) FROM terminals_record r
        JOIN terminals_terminal t ON t.id = r.terminal_id
        WHERE r.merchant_id = %(m)s AND r.kind = 1 AND r.status = 'posted' AND r.business_day BETWEEN %(m1)s AND %(today)s
        GROUP BY 1, 2 ORDER BY 1""",
@@ -532,7 +537,7 @@ REVENUE_SQL_CLOSE = [
        WHERE c.day BETWEEN %(y1)s AND %(today)s""",
     """SELECT terminal_id, SUM(purchases - held_count), SUM(settled) FROM settlement_dayterminaltotal
        WHERE merchant_id = %(m)s AND day BETWEEN %(m1)s AND %(today)s GROUP BY 1""",
-    """SELECT r.business_day, r.terminal_id, t.location, COUNT(*), SUM(r.base_amount + r.surcharge)
+    """SELECT r.business_day, r.terminal_id, t.location, COUNT(*), SUM(r.merchant_amount)
        FROM terminals_record r JOIN terminals_terminal t ON t.id = r.terminal_id
        WHERE r.merchant_id = %(m)s AND r.kind = 1 AND r.status = 'posted' AND r.business_day BETWEEN %(open)s AND %(today)s
        GROUP BY 1, 2, 3""",
