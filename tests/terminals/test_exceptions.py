@@ -39,7 +39,9 @@ def test_purchase_before_its_top_up_is_posted_by_the_retry(shop, card, make_term
     assert records_retry_pending()["posted"] == 0  # still no money: stays an exception
     topup.send([dep])
     assert records_retry_pending()["posted"] == 1
-    assert Record.objects.get(kind=1).status == "posted"
+    rec = Record.objects.get(kind=1)
+    assert rec.status == "posted"
+    assert (rec.merchant_amount, rec.surcharge_amount, rec.held_amount) == (4000, 0, 0)  # the split, stored by the retry
     assert bal(card.purse.account_id) == 1000 + 5000 - 4000
     assert bal(merchants[MerchantKind.RETAIL].payable_account_id) == 4000
     assert not CardFlag.objects.filter(resolved_at__isnull=True).exists()
@@ -69,6 +71,7 @@ def test_staff_adjust_the_amount_then_post(shop, card, admin_user):
     services.record_exception_post(actor=admin_user, record_id=rec.pk, reason="merchant agrees 2.00",
                                    base_amount=200)
     assert bal(card.purse.account_id) == 800
+    assert Record.objects.get().merchant_amount == 200 == bal(shop.terminal.assignments.get().merchant.payable_account_id)
     audit = AuditLog.objects.get(action="record_adjust")
     assert audit.data["before"]["base_amount"] == 300 and audit.data["after"]["base_amount"] == 200
     assert bytes(Record.objects.get().raw) == bad.encode()  # the bytes received are kept as they were

@@ -57,7 +57,9 @@ def test_r_sur_1_dining_surcharge_goes_to_the_catering_account(tills, funded_car
     assert balance(merchants[MerchantKind.DINING].payable_account) == 1000
     assert balance(acc.system_account("surcharge")) == 150
     assert balance(card.purse.account) == 5000 - 1150
-    assert Record.objects.get().problems == []
+    rec = Record.objects.get()
+    assert rec.problems == []
+    assert (rec.merchant_amount, rec.surcharge_amount, rec.held_amount) == (1000, 150, 0)  # stored as booked
 
 
 def test_r_sur_2_water_price_multiplier_belongs_to_the_merchant(tills, funded_card, merchants):
@@ -67,6 +69,8 @@ def test_r_sur_2_water_price_multiplier_belongs_to_the_merchant(tills, funded_ca
     till.send([till.purchase(card, 100, 100)])
     assert balance(merchants[MerchantKind.WATER].payable_account) == 200
     assert balance(acc.system_account("surcharge")) == 0
+    rec = Record.objects.get()
+    assert (rec.merchant_amount, rec.surcharge_amount, rec.held_amount) == (200, 0, 0)
 
 
 def test_wrong_surcharge_is_posted_as_charged_and_flagged(tills, funded_card, merchants):
@@ -76,7 +80,7 @@ def test_wrong_surcharge_is_posted_as_charged_and_flagged(tills, funded_card, me
     assert res.exceptions == 1
     rec = Record.objects.get()
     assert rec.status == "posted" and "surcharge" in rec.problems
-    assert balance(acc.system_account("surcharge")) == 99
+    assert balance(acc.system_account("surcharge")) == 99 == rec.surcharge_amount
 
 
 def test_r_term_2_unauthorised_offline_record_is_held_out_of_settlement(tills, card, merchants):
@@ -89,6 +93,26 @@ def test_r_term_2_unauthorised_offline_record_is_held_out_of_settlement(tills, c
     assert balance(card.purse.account) == 9500
     assert balance(merchants[MerchantKind.RETAIL].payable_account) == 0
     assert balance(acc.system_account("suspense")) == -500  # a debit-side account, credited
+    # The merchant is owed nothing for it: the whole charge is stored as held.
+    assert (rec.merchant_amount, rec.surcharge_amount, rec.held_amount) == (0, 0, 500)
+
+
+def test_r_sur_1_r_term_2_the_database_refuses_a_split_that_does_not_add_up(tills, funded_card):
+    """A posted purchase's merchant_amount + surcharge_amount is what the card paid, a held one's
+    held_amount; a record not posted has no split (CHECK record_split_adds_up)."""
+    from django.db import IntegrityError, transaction
+
+    till = tills(MerchantKind.DINING)
+    card = till.card(funded_card(5000, card_type=3))
+    till.send([till.purchase(card, 1000, 150), till.purchase(card, 200, 30, flags=P.FLAG_OFFLINE)])
+    posted, held = Record.objects.get(status="posted"), Record.objects.get(status="held")
+    for qs, change in ((Record.objects.filter(pk=posted.pk), {"merchant_amount": 1150}),
+                       (Record.objects.filter(pk=posted.pk), {"surcharge_amount": 151, "merchant_amount": 999}),
+                       (Record.objects.filter(pk=posted.pk), {"held_amount": 1}),
+                       (Record.objects.filter(pk=held.pk), {"merchant_amount": 200, "held_amount": 30}),
+                       (Record.objects.filter(pk=posted.pk), {"status": "exception"})):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            qs.update(**change)
 
 
 def test_r_term_2_authorised_offline_record_is_settled(tills, card, merchants, admin_user):
