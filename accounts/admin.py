@@ -32,6 +32,7 @@ from .models import (
     Purse,
     Unit,
 )
+from .parsing import card_no_param
 
 
 class ReadOnlyMixin:
@@ -268,8 +269,8 @@ class CardAdmin(ReadOnlyMixin, admin.ModelAdmin):
         if not term:
             return queryset, False
         cond = Q(holder__number__iexact=term)
-        if term.isdigit() and int(term) <= 4294967295:
-            cond |= Q(card_no=int(term))
+        if (card_no := card_no_param(term)) is not None:
+            cond |= Q(card_no=card_no)
         return queryset.filter(cond), False
 
     @admin.display(description=_("cardholder"), ordering="holder__number")
@@ -505,8 +506,8 @@ class AuditLogAdmin(ReadOnlyMixin, admin.ModelAdmin):
         if not term:
             return queryset, False
         cond = Q(reason__icontains=term) | Q(holder__number__iexact=term)
-        if term.isdigit() and int(term) <= 4294967295:
-            cond |= Q(card__card_no=int(term))
+        if (card_no := card_no_param(term)) is not None:
+            cond |= Q(card__card_no=card_no)
         return queryset.filter(cond), False
 
     @admin.display(description=_("action"), ordering="action")
@@ -538,6 +539,6 @@ class BlockListEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        if term.isdigit():
-            return queryset.filter(card_no=int(term)), False
+        if (card_no := card_no_param(term)) is not None:
+            return queryset.filter(card_no=card_no), False
         return queryset.none(), False

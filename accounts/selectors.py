@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 
 from .models import AuditLog, BlockListEntry, Card, Cardholder, Journal, LedgerAccount, Posting
+from .parsing import card_no_param
 
 
 def holder_search(*, q: str) -> QuerySet[Cardholder]:
@@ -13,8 +14,8 @@ def holder_search(*, q: str) -> QuerySet[Cardholder]:
     if not q or "\x00" in q:  # PostgreSQL refuses NUL in text; nobody's number or name holds one
         return Cardholder.objects.none()
     cond = Q(number__iexact=q) | Q(name__icontains=q)
-    if q.isdigit():
-        cond |= Q(cards__card_no=int(q))
+    if (card_no := card_no_param(q)) is not None:
+        cond |= Q(cards__card_no=card_no)
     return Cardholder.objects.filter(cond).distinct()
 
 

@@ -8,6 +8,7 @@ cardholder at the self-service machine; "system" is a scheduled task.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 
 from django.contrib.auth.hashers import make_password
@@ -259,7 +260,7 @@ def holder_update(*, actor, holder: Cardholder, reason: str = "", **fields) -> C
 @transaction.atomic
 def holder_set_kiosk_password(*, actor, holder: Cardholder, raw_password: str) -> None:
     _require(actor, "accounts.change_cardholder")
-    if not raw_password or not raw_password.isdigit() or not 6 <= len(raw_password) <= 12:
+    if not isinstance(raw_password, str) or not re.fullmatch(r"[0-9]{6,12}", raw_password):  # ASCII: not '²'
         raise BusinessError(_("The kiosk password must be 6 to 12 digits."))
     Cardholder.objects.filter(pk=holder.pk).update(
         kiosk_password=make_password(raw_password), kiosk_failures=0, kiosk_locked_until=None

@@ -7,6 +7,7 @@ tells the layers above through merchants.signals.application_approved (terminals
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from django.db import transaction
@@ -114,7 +115,7 @@ def _validate_fields(fields: dict) -> None:
     if unit is not None and not isinstance(unit, Unit):
         raise BusinessError("The managing unit must be a unit.")
     number = fields.get("bank_account_no")
-    if number and not (str(number).isdigit() and 8 <= len(str(number)) <= 30):
+    if number and not re.fullmatch(r"[0-9]{8,30}", str(number)):  # ASCII digits: isdigit() takes '²'
         raise BusinessError("A bank account number is 8 to 30 digits.")
 
 

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.errors import BusinessError, NotAllowed
 from accounts.models import LedgerAccount
+from accounts.parsing import date_param, month_param
 from accounts.selectors import account_postings
 from accounts.services import Adjustment, system_account
 from accounts.timeutil import business_day
@@ -51,19 +52,15 @@ def _period(request) -> tuple[dt.date, dt.date]:
     """?month=YYYY-MM, default the previous month (the one being settled, R-SET-3); or an agreed
     other period (R-SET-1) as ?start=YYYY-MM-DD&end=YYYY-MM-DD."""
     if request.GET.get("start") and request.GET.get("end"):
-        try:
-            start, end = dt.date.fromisoformat(request.GET["start"]), dt.date.fromisoformat(request.GET["end"])
-        except ValueError:
-            raise Http404 from None
-        if start > end:
+        start, end = date_param(request.GET["start"]), date_param(request.GET["end"])
+        if start is None or end is None or start > end:
             raise Http404
         return start, end
     raw = request.GET.get("month") or request.POST.get("month")
     if raw:
-        try:
-            first = dt.datetime.strptime(raw, "%Y-%m").date()
-        except ValueError:
-            raise Http404 from None
+        first = month_param(raw)
+        if first is None:
+            raise Http404
     else:
         first = (business_day().replace(day=1) - dt.timedelta(days=1)).replace(day=1)
     last = (first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
@@ -218,10 +215,9 @@ def closure_unpaid_file(request, pk: int):
 def day_close_report(request, fmt: str):
     if fmt not in FORMATS:
         raise Http404
-    try:
-        day = dt.date.fromisoformat(request.GET.get("day", ""))
-    except ValueError:
-        raise Http404 from None
+    day = date_param(request.GET.get("day", ""))
+    if day is None:
+        raise Http404
     if selectors.day_close_get(day=day) is None:
         messages.error(request, _("The day %(day)s is not closed yet.") % {"day": day})
         return redirect("finance:home")
