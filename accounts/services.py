@@ -37,6 +37,7 @@ from .models import (
     Unit,
     UnitAgent,
 )
+from .signals import card_unfreeze_validate
 from .timeutil import business_day
 
 S = CardStatus
@@ -585,6 +586,7 @@ def card_unfreeze(*, card: Card, actor, reason: str) -> Card:
     card = _locked_card(card)
     if card.status != S.FROZEN:
         raise BusinessError(_("Card %(card_no)s is not frozen.") % {"card_no": card.card_no})
+    card_unfreeze_validate.send(sender=Card, card=card)  # terminals: open card-vs-account flags refuse
     target = S.EXPIRED if card.valid_until < business_day() else S.ACTIVE
     return _set_status(card, target, action="card_unfreeze", actor=actor, channel="staff", reason=reason)
 
