@@ -164,14 +164,37 @@ def system_account(kind: str) -> LedgerAccount:
     return LedgerAccount.objects.get(kind=kind)
 
 
-def cash_account_for(user) -> LedgerAccount:
-    """The cash-on-hand account of a staff member who takes cash (created on first use)."""
-    account, _created = LedgerAccount.objects.get_or_create(
+def cash_account_for(user, *, actor=None, reason: str = "") -> LedgerAccount:
+    """The cash-on-hand account of a staff member who takes cash. Opened when the cash-operator
+    role is granted (accounts.receivers), however it is granted: a terminal's cash top-up names
+    the cashier by user id, and without an account it could only be held as an exception
+    (unknown_operator). Staff taking a fee in cash open theirs on first use."""
+    account, created = LedgerAccount.objects.get_or_create(
         operator=user,
         defaults={"kind": LedgerAccount.Kind.CASH, "code": f"CASH-{user.pk}", "name": f"Cash on hand: {user}",
                   "normal": LedgerAccount.NORMAL[LedgerAccount.Kind.CASH]},
     )
+    if created:
+        _audit(action="cash_account_open", actor=actor, channel="staff" if actor else "system", reason=reason,
+               operator=user.pk, account=account.code)
     return account
+
+
+def cash_operators_ensure_accounts(*, user_ids=None, reason: str = "cash-operator role granted") -> int:
+    """Open the cash account of every holder of the cash-operator role (of `user_ids` only, when
+    given) that has none. Idempotent; returns how many were opened."""
+    from django.contrib.auth import get_user_model
+
+    from .setup import ROLE_NAMES
+
+    users = get_user_model().objects.filter(groups__name=ROLE_NAMES["cash_operator"], cash_account__isnull=True)
+    if user_ids is not None:
+        users = users.filter(pk__in=list(user_ids))
+    opened = 0
+    for user in users.distinct():
+        cash_account_for(user, reason=reason)
+        opened += 1
+    return opened
 
 
 def fee_amount(kind: str, on: dt.date | None = None) -> int:

@@ -93,3 +93,6 @@ def reference_data_ensure(**_) -> None:
                 q |= Q(content_type__app_label=app) if codename == "*" else Q(content_type__app_label=app, codename=codename)
             wanted = Permission.objects.filter(q)
         group.permissions.add(*wanted)
+    from .services import cash_operators_ensure_accounts
+
+    cash_operators_ensure_accounts(reason="cash operator without an account, found after migrate")
