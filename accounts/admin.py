@@ -18,8 +18,9 @@ from django.utils.translation import gettext_lazy as _
 from . import admin_views, selectors, services
 from .errors import BusinessError
 from .formatting import yuan
-from .forms import PERSON_NAME, CardholderAdminForm, FeeScheduleAddForm, UnitAdminForm
+from .forms import PERSON_NAME, AdjustmentLimitAddForm, CardholderAdminForm, FeeScheduleAddForm, UnitAdminForm
 from .models import (
+    AdjustmentLimit,
     AuditLog,
     BlockListEntry,
     Card,
@@ -411,6 +412,36 @@ class FeeScheduleAdmin(ServiceFormMixin, admin.ModelAdmin):
     @admin.display(description=_("amount (yuan)"), ordering="amount")
     def amount_display(self, fee):
         return yuan(fee.amount)
+
+
+@admin.register(AdjustmentLimit)
+class AdjustmentLimitAdmin(ServiceFormMixin, admin.ModelAdmin):
+    """The most one adjustment may move (R-ADJ-1): added from a date on, never changed."""
+
+    form = AdjustmentLimitAddForm
+    list_display = ("amount_display", "effective_from")
+
+    def get_fields(self, request, obj=None):
+        return ("amount_yuan", "effective_from", "reason") if obj is None else ("amount_display", "effective_from")
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else ("amount_display", "effective_from")
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        limit = services.adjustment_limit_set(actor=request.user, amount=obj.amount,
+                                              effective_from=data["effective_from"], reason=data["reason"])
+        self._saved(obj, limit)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("at most, per adjustment (yuan)"), ordering="amount")
+    def amount_display(self, limit):
+        return yuan(limit.amount)
 
 
 # --- ledger, purses, audit: read-only -----------------------------------------------

@@ -15,10 +15,11 @@ from django.utils.translation import gettext_lazy as _
 from accounts.admin import ReadOnlyMixin
 from accounts.errors import BusinessError
 from accounts.formatting import yuan
+from accounts.models import AdjustmentRequest
+from accounts.services import adjustment_decide
 
 from . import reports, services
 from .models import (
-    AdjustmentRequest,
     CloseException,
     Correction,
     DayClose,
@@ -48,7 +49,8 @@ def _form_view(model_admin, request, *, title, form_class, on_valid, intro=""):
             if isinstance(result, HttpResponse):
                 return result
             model_admin.message_user(request, result, messages.SUCCESS)
-            return HttpResponseRedirect(reverse(f"admin:settlement_{model_admin.model._meta.model_name}_changelist"))
+            opts = model_admin.model._meta
+            return HttpResponseRedirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"))
     ctx = {**model_admin.admin_site.each_context(request), "title": title, "form": form, "intro": intro,
            "opts": model_admin.model._meta}
     return TemplateResponse(request, "settlement/admin_form.html", ctx)
@@ -286,6 +288,9 @@ class CorrectionAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(AdjustmentRequest)
 class AdjustmentRequestAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Adjustments (R-ADJ-1) are accounts' rows; finance decides them here beside its other
+    approvals, and on the finance desk. Filed from the holder page or the desk."""
+
     list_display = ("id", "holder", "kind", "amount", "status", "requested_by", "decided_by", "decided_at",
                     "reject_link")
     list_filter = ("status", "kind")
@@ -294,11 +299,11 @@ class AdjustmentRequestAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     @admin.display(description=_("reject"))
     def reject_link(self, obj):
-        return _reject_link(obj, AdjustmentRequest.Status.PENDING, "admin:settlement_adjustmentrequest_reject")
+        return _reject_link(obj, AdjustmentRequest.Status.PENDING, "admin:accounts_adjustmentrequest_reject")
 
     def get_urls(self):
         return [path("<int:pk>/reject/", self.admin_site.admin_view(self.reject_view),
-                     name="settlement_adjustmentrequest_reject"), *super().get_urls()]
+                     name="accounts_adjustmentrequest_reject"), *super().get_urls()]
 
     def reject_view(self, request, pk):
         """Reject a bank adjustment with a reason (R-ADJ-1); the service checks the second person."""
@@ -307,7 +312,7 @@ class AdjustmentRequestAdmin(ReadOnlyMixin, admin.ModelAdmin):
         req = get_object_or_404(AdjustmentRequest, pk=pk)
 
         def go(data):
-            services.adjustment_decide(actor=request.user, request=req, approve=False, note=data["text"])
+            adjustment_decide(actor=request.user, request=req, approve=False, note=data["text"])
             return _("Rejected.")
 
         return _form_view(self, request, title=_("Reject adjustment %s") % req, form_class=TextForm, on_valid=go,
@@ -316,7 +321,7 @@ class AdjustmentRequestAdmin(ReadOnlyMixin, admin.ModelAdmin):
     @admin.action(description=_("Approve and post (a second person)"))
     def approve(self, request, queryset):
         for r in queryset:
-            _run(request, self, lambda r=r: services.adjustment_decide(actor=request.user, request=r, approve=True),
+            _run(request, self, lambda r=r: adjustment_decide(actor=request.user, request=r, approve=True),
                  _("Posted."))
 
 

@@ -10,7 +10,7 @@ from accounts import selectors as accounts_selectors
 from accounts.models import Cardholder
 from merchants import selectors as merchant_selectors
 
-from .models import AdjustmentRequest, CloseException, ClosureLine, Correction, DayClose, GraduationClosure, Refund, Statement
+from .models import CloseException, ClosureLine, Correction, DayClose, GraduationClosure, Refund, Statement
 
 S = Statement.Status
 
@@ -102,17 +102,6 @@ def refunded_record_ids(*, record_ids) -> set[int]:
     refunded = set(Refund.objects.filter(record_id__in=ids).values_list("record_id", flat=True))
     corrected = Correction.objects.filter(record_id__in=ids, status=Correction.Status.DONE)
     return refunded | set(corrected.values_list("record_id", flat=True))
-
-
-def adjustments_pending() -> QuerySet[AdjustmentRequest]:
-    """Bank adjustments waiting for a second person (R-ADJ-1), oldest first."""
-    return (AdjustmentRequest.objects.filter(status=AdjustmentRequest.Status.PENDING)
-            .select_related("holder", "requested_by").order_by("requested_at", "id"))
-
-
-def adjustments_decided(*, limit: int = 50) -> list[AdjustmentRequest]:
-    return list(AdjustmentRequest.objects.exclude(status=AdjustmentRequest.Status.PENDING)
-                .select_related("holder", "requested_by", "decided_by").order_by("-decided_at", "-id")[:limit])
 
 
 def graduation_closures(*, limit: int = 50) -> list[GraduationClosure]:

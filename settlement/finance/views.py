@@ -13,15 +13,17 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from accounts import selectors as accounts_selectors
+from accounts import services as accounts_services
 from accounts.errors import BusinessError, NotAllowed
-from accounts.models import LedgerAccount
+from accounts.models import AdjustmentRequest, LedgerAccount
 from accounts.parsing import date_param, month_param
 from accounts.selectors import account_postings
 from accounts.services import Adjustment, system_account
 from accounts.timeutil import business_day
 
 from .. import reports, selectors, services
-from ..models import AdjustmentRequest, GraduationClosure, Statement
+from ..models import GraduationClosure, Statement
 from . import files
 
 FORMATS = {
@@ -148,7 +150,7 @@ def _adjustments_allowed(user) -> None:
 def adjustments(request):
     _adjustments_allowed(request.user)
     labels = {k: _(label) for k, label in Adjustment.CHOICES}
-    pending, decided = list(selectors.adjustments_pending()), selectors.adjustments_decided()
+    pending, decided = list(accounts_selectors.adjustments_pending()), accounts_selectors.adjustments_decided()
     for r in pending + decided:
         r.kind_label = labels.get(r.kind, r.kind)
     return render(request, "finance/adjustments.html", {"pending": pending, "decided": decided})
@@ -162,8 +164,8 @@ def adjustment_decide(request, pk: int, action: str):
         raise Http404
     req = get_object_or_404(AdjustmentRequest, pk=pk)
     try:
-        services.adjustment_decide(actor=request.user, request=req, approve=action == "approve",
-                                   note=request.POST.get("note", ""))
+        accounts_services.adjustment_decide(actor=request.user, request=req, approve=action == "approve",
+                                            note=request.POST.get("note", ""))
     except NotAllowed as exc:
         raise PermissionDenied(str(exc)) from exc
     except BusinessError as exc:
