@@ -9,6 +9,7 @@ from django.db.models import Q, QuerySet
 from accounts import selectors as accounts_selectors
 from accounts.models import Cardholder
 from merchants import selectors as merchant_selectors
+from terminals import day_selectors
 
 from .models import CloseException, ClosureLine, Correction, DayClose, GraduationClosure, Refund, Statement
 
@@ -69,6 +70,30 @@ def graduation_cohort(*, graduation_year: int, unit_id: int | None = None) -> Qu
     """Undergraduate and junior-college holders graduating in `graduation_year` whose accounts
     are still open (R-CLOSE-2); accounts.selectors owns the read."""
     return accounts_selectors.holders_graduating(graduation_year=graduation_year, unit_id=unit_id)
+
+
+def duplicates_to_refund(*, limit: int = 200) -> list:
+    """Suspected duplicate charges (R-DUP-1) nobody has refunded or corrected yet, newest first."""
+    rows = list(day_selectors.records_suspected_duplicate().select_related("merchant")[: limit * 2])
+    done = refunded_record_ids(record_ids=[r.pk for r in rows])
+    return [r for r in rows if r.pk not in done][:limit]
+
+
+def duplicate_to_refund(*, record_id: int):
+    """One suspected duplicate, posted and not yet refunded, or None."""
+    record = day_selectors.records_suspected_duplicate().select_related("merchant").filter(pk=record_id).first()
+    if record is None or refunded_record_ids(record_ids=[record.pk]):
+        return None
+    return record
+
+
+def graduation_cohort_summary(*, graduation_year: int, unit_id: int | None = None) -> dict:
+    """What closing the cohort would do, for the confirmation page: who, how much, who has no bank card."""
+    cohort = list(graduation_cohort(graduation_year=graduation_year, unit_id=unit_id))
+    no_card = [h for h in cohort if h.purse.account.balance and not h.bank_card_no]
+    return {"holders": len(cohort), "total": sum(h.purse.account.balance for h in cohort),
+            "to_pay": sum(1 for h in cohort if h.purse.account.balance and h.bank_card_no),
+            "without_bank_card": no_card[:200], "without_bank_card_count": len(no_card), "sample": cohort[:20]}
 
 
 def statements_payable(*, period_start: dt.date | None = None, period_end: dt.date | None = None) -> QuerySet[Statement]:

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 from accounts import selectors as accounts_selectors
 from accounts import services as accounts_services
 from accounts.errors import BusinessError, NotAllowed
+from accounts.formatting import yuan
 from accounts.models import AdjustmentRequest, LedgerAccount
 from accounts.parsing import date_param, month_param
 from accounts.selectors import account_postings
@@ -25,6 +26,7 @@ from accounts.timeutil import business_day
 from .. import reports, selectors, services
 from ..models import GraduationClosure, Statement
 from . import files
+from .forms import GraduationCloseForm
 
 FORMATS = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -187,6 +189,33 @@ def _closures_allowed(user) -> None:
 def closures(request):
     _closures_allowed(request.user)
     return render(request, "finance/closures.html", {"closures": selectors.graduation_closures()})
+
+
+@finance_required
+def closure_new(request):
+    """Close a graduating cohort (R-CLOSE-2): without the confirmation ticked a submit shows who
+    would be closed and what would be paid; with it, closes and pays (then the bank file)."""
+    if not request.user.has_perm("accounts.close_account"):
+        raise PermissionDenied
+    form = GraduationCloseForm(request.POST or None)
+    preview = None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        unit_id = data["unit"].pk if data["unit"] else None
+        if data["confirm"]:
+            try:
+                closure = services.graduation_close(actor=request.user, graduation_year=data["graduation_year"],
+                                                    reason=data["reason"], unit_id=unit_id)
+            except NotAllowed as exc:
+                raise PermissionDenied(str(exc)) from exc
+            except BusinessError as exc:
+                messages.error(request, "; ".join(exc.messages))
+            else:
+                messages.success(request, _("Closed: %(paid)s paid to bank cards, %(total)s yuan; the bank transfer file "
+                                            "is below.") % {"paid": closure.paid, "total": yuan(closure.total)})
+                return redirect("finance:closure", pk=closure.pk)
+        preview = selectors.graduation_cohort_summary(graduation_year=data["graduation_year"], unit_id=unit_id)
+    return render(request, "finance/closure_new.html", {"form": form, "preview": preview})
 
 
 @finance_required
