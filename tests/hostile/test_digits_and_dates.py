@@ -72,23 +72,25 @@ def _admin_object_urls() -> list[str]:
     return urls
 
 
-@pytest.mark.parametrize("who", ["anonymous", "merchant", "staff", "finance", "root", "api"])
+# The super admin reaches every admin page and the finance desk; the merchant user the portal; the
+# token the API. Staff, finance and anonymous callers see subsets of these (and cost CI a minute).
+@pytest.mark.parametrize("who", ["merchant", "root", "api"])
 def test_no_page_answers_500_to_unicode_digits_or_far_dates(world, who):
     """Every route (admin and fronts, with the world's ids), GET with each query and POST the far
     dates and unicode digits: never a 500, nothing changes (no money moves)."""
     user, token = roles(world)[who]
-    urls = [u for r in routes(admin=False) + routes(admin=True) if (u := _fill(r, world))]
-    if who == "root":  # who sees every page
-        urls += _admin_object_urls()
-    urls = sorted({u for u in urls if "logout" not in u})
+    urls = sorted({u for r in routes(admin=False) + routes(admin=True) if (u := _fill(r, world)) and "logout" not in u})
+    # An object's own pages read no query string: they get the form body only.
+    object_urls = sorted(set(_admin_object_urls()) - set(urls)) if who == "root" else []  # root sees every page
     before = snapshot()
     failures = []
-    for url in urls:
-        for query in QUERIES:
-            response = login(user, token=token).get(url + query)
+    for url in urls + object_urls:
+        client = login(user, token=token)
+        for query in QUERIES if url in urls else ():
+            response = client.get(url + query)
             if response.status_code >= 500 and not url.startswith("/health/"):
                 failures.append(("GET", url + query, response.status_code))
-        response = login(user, token=token).post(url, FAR_BODY)
+        response = client.post(url, FAR_BODY)
         if response.status_code >= 500 and not url.startswith("/health/"):
             failures.append(("POST", url, response.status_code))
     assert failures == [], "\n".join(map(str, failures))
