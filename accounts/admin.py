@@ -18,8 +18,9 @@ from django.utils.translation import gettext_lazy as _
 from . import admin_views, selectors, services
 from .errors import BusinessError
 from .formatting import yuan
-from .forms import PERSON_NAME, CardholderAdminForm, FeeScheduleAddForm, UnitAdminForm
+from .forms import PERSON_NAME, AdjustmentLimitAddForm, CardholderAdminForm, FeeScheduleAddForm, UnitAdminForm
 from .models import (
+    AdjustmentLimit,
     AuditLog,
     BlockListEntry,
     Card,
@@ -32,6 +33,7 @@ from .models import (
     Purse,
     Unit,
 )
+from .parsing import card_no_param
 
 
 class ReadOnlyMixin:
@@ -268,8 +270,8 @@ class CardAdmin(ReadOnlyMixin, admin.ModelAdmin):
         if not term:
             return queryset, False
         cond = Q(holder__number__iexact=term)
-        if term.isdigit() and int(term) <= 4294967295:
-            cond |= Q(card_no=int(term))
+        if (card_no := card_no_param(term)) is not None:
+            cond |= Q(card_no=card_no)
         return queryset.filter(cond), False
 
     @admin.display(description=_("cardholder"), ordering="holder__number")
@@ -412,6 +414,36 @@ class FeeScheduleAdmin(ServiceFormMixin, admin.ModelAdmin):
         return yuan(fee.amount)
 
 
+@admin.register(AdjustmentLimit)
+class AdjustmentLimitAdmin(ServiceFormMixin, admin.ModelAdmin):
+    """The most one adjustment may move (R-ADJ-1): added from a date on, never changed."""
+
+    form = AdjustmentLimitAddForm
+    list_display = ("amount_display", "effective_from")
+
+    def get_fields(self, request, obj=None):
+        return ("amount_yuan", "effective_from", "reason") if obj is None else ("amount_display", "effective_from")
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else ("amount_display", "effective_from")
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        limit = services.adjustment_limit_set(actor=request.user, amount=obj.amount,
+                                              effective_from=data["effective_from"], reason=data["reason"])
+        self._saved(obj, limit)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("at most, per adjustment (yuan)"), ordering="amount")
+    def amount_display(self, limit):
+        return yuan(limit.amount)
+
+
 # --- ledger, purses, audit: read-only -----------------------------------------------
 
 @admin.register(LedgerAccount)
@@ -505,8 +537,8 @@ class AuditLogAdmin(ReadOnlyMixin, admin.ModelAdmin):
         if not term:
             return queryset, False
         cond = Q(reason__icontains=term) | Q(holder__number__iexact=term)
-        if term.isdigit() and int(term) <= 4294967295:
-            cond |= Q(card__card_no=int(term))
+        if (card_no := card_no_param(term)) is not None:
+            cond |= Q(card__card_no=card_no)
         return queryset.filter(cond), False
 
     @admin.display(description=_("action"), ordering="action")
@@ -538,6 +570,6 @@ class BlockListEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        if term.isdigit():
-            return queryset.filter(card_no=int(term)), False
+        if (card_no := card_no_param(term)) is not None:
+            return queryset.filter(card_no=card_no), False
         return queryset.none(), False

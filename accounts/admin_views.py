@@ -50,6 +50,10 @@ AUDIT_ACTION_LABELS = {
     "card_close": _("Card closed"),
     "account_close": _("Account closed"),
     "account_adjust": _("Account adjusted"),
+    "adjustment_request": _("Adjustment requested"),
+    "adjustment_decide": _("Adjustment decided"),
+    "adjustment_limit_set": _("Adjustment limit set"),
+    "cash_account_open": _("Cash account opened"),
     "purse_credit": _("Purse credited"),
     "unit_create": _("Unit created"),
     "unit_update": _("Unit changed"),
@@ -81,6 +85,11 @@ DETAIL_KEY_LABELS = {
     "removed": _("removed"),
     "effective_from": _("effective from"),
     "previous": _("previous fee (yuan)"),
+    "request": _("request"),
+    "requested_by": _("asked by"),
+    "approved": _("approved"),
+    "operator": _("operator"),
+    "account": _("account"),
 }
 
 
@@ -191,6 +200,13 @@ def _card_no_msg(text, card, **more):
     return text % {"card_no": card.card_no, **more}
 
 
+def _limit_in_force():
+    try:
+        return yuan(services.adjustment_limit())
+    except BusinessError:
+        return gettext("none in force")
+
+
 def _fee_in_force(kind):
     try:
         return yuan(services.fee_amount(kind))
@@ -213,10 +229,11 @@ def _close_holder(request, holder, data) -> Result:
 
 
 def _adjust(request, holder, data) -> Result:
-    journal = services.account_adjust(actor=request.user, holder=holder, kind=data["kind"], amount=data["amount_fen"],
-                                      reason=data["reason"])
-    return gettext("Adjustment posted (journal #%(journal)s): %(kind)s, %(amount)s yuan.") % {
-        "journal": journal.pk, "kind": forms.ADJUSTMENT_LABELS[data["kind"]], "amount": yuan(data["amount_fen"])}, None
+    req = services.adjustment_request(actor=request.user, holder=holder, kind=data["kind"], amount=data["amount_fen"],
+                                      reason=data["reason"], bank_ref=data.get("bank_ref", ""))
+    return gettext("Adjustment request #%(request)s filed: %(kind)s, %(amount)s yuan. Nothing is posted until "
+                   "another person approves it (R-ADJ-1).") % {
+        "request": req.pk, "kind": forms.ADJUSTMENT_LABELS[data["kind"]], "amount": yuan(data["amount_fen"])}, None
 
 
 def _kiosk_password(request, holder, data) -> Result:
@@ -241,9 +258,11 @@ HOLDER_ACTIONS = [
                 applies=_holder_active, danger=True,
                 intro=_("Close every live card, pay out the balance and close the account (R-CLOSE-1, R-CLOSE-3). "
                         "Subsystem functions must be closed first.")),
-    AdminAction("adjust", _("Adjust account"), "accounts.adjust_account", forms.AdjustForm, _adjust,
+    AdminAction("adjust", _("Adjust account"), "accounts.add_adjustmentrequest", forms.AdjustForm, _adjust,
                 applies=_holder_active,
-                intro=_("When the bank's records and the card system's disagree, adjust the account (R-ADJ-1).")),
+                intro=_("When the bank's records and the card system's disagree, ask for an adjustment of the "
+                        "account (R-ADJ-1). Another person approves it before anything is posted."),
+                extra=lambda h: [(_("At most per adjustment (yuan)"), _limit_in_force())]),
     AdminAction("kiosk-password", _("Set kiosk password"), "accounts.change_cardholder", forms.KioskPasswordForm,
                 _kiosk_password, intro=_("The password the holder uses at the self-service kiosk.")),
     AdminAction("reopen", _("Reopen account"), "accounts.issue_card", forms.ReasonForm, _reopen,

@@ -9,7 +9,9 @@ class AccountsConfig(AppConfig):
     verbose_name = _("Cards and accounts")
 
     def ready(self):
+        from . import receivers
         from .setup import reference_data_ensure
 
+        receivers.connect()  # a cash operator gets a cash account when the role is granted
         # After every app's permissions exist: our handler is connected last, for any sender.
         post_migrate.connect(reference_data_ensure, dispatch_uid="accounts_reference_data")

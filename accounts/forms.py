@@ -12,7 +12,7 @@ from django.utils.translation import pgettext_lazy
 
 from .formatting import fen_from_yuan
 from .imports import MAX_ROWS
-from .models import Cardholder, CardType, FeeSchedule, Unit
+from .models import AdjustmentLimit, Cardholder, CardType, FeeSchedule, Unit
 from .services import Adjustment, batch_units_for
 from .setup import ROLE_NAMES
 
@@ -148,7 +148,8 @@ class AdjustForm(ReasonForm):
 
     kind = forms.ChoiceField(label=_("Adjustment"), choices=list(ADJUSTMENT_LABELS.items()))
     amount = _yuan_field(_("Amount (yuan)"), min_value=Decimal("0.01"),
-                         help_text=_("In yuan, at most two decimals, greater than zero."))
+                         help_text=_("In yuan, at most two decimals, greater than zero, within the limit in force."))
+    bank_ref = forms.CharField(label=_("Bank record"), max_length=60, required=False)
 
     def clean(self):
         cleaned = super().clean()
@@ -243,6 +244,28 @@ class FeeScheduleAddForm(forms.ModelForm):
     class Meta:
         model = FeeSchedule
         fields = ["kind", "effective_from"]
+
+    def clean(self):
+        cleaned = super().clean()
+        amount = cleaned.get("amount_yuan")
+        if amount is not None:
+            try:
+                self.instance.amount = fen_from_yuan(amount)
+            except ValueError:
+                self.add_error("amount_yuan", _("Enter an amount in yuan with at most two decimals."))
+        return cleaned
+
+
+class AdjustmentLimitAddForm(forms.ModelForm):
+    """The super admin sets the most one adjustment may move (R-ADJ-1) from a date on; saved
+    through services.adjustment_limit_set."""
+
+    amount_yuan = _yuan_field(_("At most per adjustment (yuan)"), min_value=Decimal("0.01"))
+    reason = _reason_field(help_text=_("Required; recorded in the audit log, e.g. the school's decision."))
+
+    class Meta:
+        model = AdjustmentLimit
+        fields = ["effective_from"]
 
     def clean(self):
         cleaned = super().clean()

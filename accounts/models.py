@@ -419,3 +419,67 @@ class ClosedDay(models.Model):
 
     def __str__(self):
         return str(self.day)
+
+
+class AdjustmentLimit(models.Model):
+    """The most one adjustment (R-ADJ-1) may move, set by the school as data with an effective
+    date like a fee: a single finance user once put 9,999,999,999.99 yuan on a purse in one step."""
+
+    amount = models.BigIntegerField(_("at most, per adjustment (fen)"))
+    effective_from = models.DateField(_("effective from"), unique=True)
+
+    class Meta:
+        verbose_name = _("adjustment limit")
+        verbose_name_plural = _("adjustment limits")
+        ordering = ["-effective_from"]
+        constraints = [
+            # Positive, and far below what a bigint balance holds even summed over many approvals.
+            models.CheckConstraint(condition=Q(amount__gt=0) & Q(amount__lte=10_000_000_000), name="adjustment_limit_range"),
+        ]
+
+    def __str__(self):
+        return f"{self.amount} ({self.effective_from})"
+
+
+class AdjustmentRequest(models.Model):
+    """Every adjustment of R-ADJ-1 (all four kinds, from the holder page, the finance desk or the
+    admin): asked for by one person and posted only when another approves it (maker-checker)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        APPROVED = "approved", _("Approved and posted")
+        REJECTED = "rejected", _("Rejected")
+
+    holder = models.ForeignKey(Cardholder, on_delete=models.PROTECT, related_name="adjustment_requests",
+                               verbose_name=_("cardholder"))
+    kind = models.CharField(_("adjustment"), max_length=20)
+    amount = models.BigIntegerField(_("amount (fen)"))
+    reason = models.CharField(_("reason"), max_length=200)
+    bank_ref = models.CharField(_("bank record"), max_length=60, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+                                     verbose_name=_("asked by"))
+    requested_at = models.DateTimeField(_("requested at"), auto_now_add=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                   related_name="+", verbose_name=_("decided by"))
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    decision_note = models.CharField(_("note"), max_length=200, blank=True)
+    journal = models.ForeignKey(Journal, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+
+    class Meta:
+        verbose_name = _("adjustment request")
+        verbose_name_plural = _("adjustment requests")
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="adjustment_request_positive"),
+            # Maker-checker in the database too: whoever asked never decides, superusers included.
+            models.CheckConstraint(condition=Q(decided_by__isnull=True) | ~Q(decided_by=models.F("requested_by")),
+                                   name="adjustment_four_eyes"),
+            models.CheckConstraint(condition=Q(status="pending", decided_by__isnull=True, journal__isnull=True)
+                                   | Q(status="approved", decided_by__isnull=False, journal__isnull=False)
+                                   | Q(status="rejected", decided_by__isnull=False, journal__isnull=True),
+                                   name="adjustment_decided_consistently"),
+        ]
+
+    def __str__(self):
+        return f"#{self.pk} {self.kind} {self.amount}"

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
-from .models import AuditLog, BlockListEntry, Card, Cardholder, Journal, LedgerAccount, Posting
+from .models import (
+    AdjustmentRequest,
+    AuditLog,
+    BlockListEntry,
+    Card,
+    Cardholder,
+    Journal,
+    LedgerAccount,
+    Posting,
+)
+from .parsing import card_no_param
 
 
 def holder_search(*, q: str) -> QuerySet[Cardholder]:
@@ -13,8 +23,8 @@ def holder_search(*, q: str) -> QuerySet[Cardholder]:
     if not q or "\x00" in q:  # PostgreSQL refuses NUL in text; nobody's number or name holds one
         return Cardholder.objects.none()
     cond = Q(number__iexact=q) | Q(name__icontains=q)
-    if q.isdigit():
-        cond |= Q(cards__card_no=int(q))
+    if (card_no := card_no_param(q)) is not None:
+        cond |= Q(cards__card_no=card_no)
     return Cardholder.objects.filter(cond).distinct()
 
 
@@ -145,3 +155,14 @@ def card_get_for_update(*, card_no: int) -> Card | None:
     """The card, row-locked until the transaction ends: read-modify-write of its functions by a
     subsystem must not lose another subsystem's change made at the same moment (R-SUB-1)."""
     return Card.objects.select_for_update(of=("self",)).filter(card_no=card_no).first()
+
+
+def adjustments_pending() -> QuerySet[AdjustmentRequest]:
+    """Adjustments waiting for a second person (R-ADJ-1), oldest first."""
+    return (AdjustmentRequest.objects.filter(status=AdjustmentRequest.Status.PENDING)
+            .select_related("holder", "requested_by").order_by("requested_at", "id"))
+
+
+def adjustments_decided(*, limit: int = 50) -> list[AdjustmentRequest]:
+    return list(AdjustmentRequest.objects.exclude(status=AdjustmentRequest.Status.PENDING)
+                .select_related("holder", "requested_by", "decided_by").order_by("-decided_at", "-id")[:limit])

@@ -8,6 +8,7 @@ cardholder at the self-service machine; "system" is a scheduled task.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 
 from django.contrib.auth.hashers import make_password
@@ -21,6 +22,8 @@ from .ledger import journal_post
 from .models import (
     FORMAL_CATEGORIES,
     LIVE_STATUSES,
+    AdjustmentLimit,
+    AdjustmentRequest,
     AuditLog,
     BlockListEntry,
     Card,
@@ -36,6 +39,7 @@ from .models import (
     Unit,
     UnitAgent,
 )
+from .signals import card_unfreeze_validate
 from .timeutil import business_day
 
 S = CardStatus
@@ -64,6 +68,7 @@ CARD_ACTIONS: dict[str, tuple[frozenset[str] | None, str | None, frozenset[int]]
 }
 FEE_PAYMENTS = ("cash", "purse", "bank")
 BLOCKLIST_LOCK = 0x43430001  # advisory lock id: block-list versions commit in order
+ADJUSTMENT_LIMIT_MAX = 10_000_000_000  # fen; the table's check constraint says the same
 
 
 # --- helpers ------------------------------------------------------------------------
@@ -162,14 +167,37 @@ def system_account(kind: str) -> LedgerAccount:
     return LedgerAccount.objects.get(kind=kind)
 
 
-def cash_account_for(user) -> LedgerAccount:
-    """The cash-on-hand account of a staff member who takes cash (created on first use)."""
-    account, _created = LedgerAccount.objects.get_or_create(
+def cash_account_for(user, *, actor=None, reason: str = "") -> LedgerAccount:
+    """The cash-on-hand account of a staff member who takes cash. Opened when the cash-operator
+    role is granted (accounts.receivers), however it is granted: a terminal's cash top-up names
+    the cashier by user id, and without an account it could only be held as an exception
+    (unknown_operator). Staff taking a fee in cash open theirs on first use."""
+    account, created = LedgerAccount.objects.get_or_create(
         operator=user,
         defaults={"kind": LedgerAccount.Kind.CASH, "code": f"CASH-{user.pk}", "name": f"Cash on hand: {user}",
                   "normal": LedgerAccount.NORMAL[LedgerAccount.Kind.CASH]},
     )
+    if created:
+        _audit(action="cash_account_open", actor=actor, channel="staff" if actor else "system", reason=reason,
+               operator=user.pk, account=account.code)
     return account
+
+
+def cash_operators_ensure_accounts(*, user_ids=None, reason: str = "cash-operator role granted") -> int:
+    """Open the cash account of every holder of the cash-operator role (of `user_ids` only, when
+    given) that has none. Idempotent; returns how many were opened."""
+    from django.contrib.auth import get_user_model
+
+    from .setup import ROLE_NAMES
+
+    users = get_user_model().objects.filter(groups__name=ROLE_NAMES["cash_operator"], cash_account__isnull=True)
+    if user_ids is not None:
+        users = users.filter(pk__in=list(user_ids))
+    opened = 0
+    for user in users.distinct():
+        cash_account_for(user, reason=reason)
+        opened += 1
+    return opened
 
 
 def fee_amount(kind: str, on: dt.date | None = None) -> int:
@@ -259,7 +287,7 @@ def holder_update(*, actor, holder: Cardholder, reason: str = "", **fields) -> C
 @transaction.atomic
 def holder_set_kiosk_password(*, actor, holder: Cardholder, raw_password: str) -> None:
     _require(actor, "accounts.change_cardholder")
-    if not raw_password or not raw_password.isdigit() or not 6 <= len(raw_password) <= 12:
+    if not isinstance(raw_password, str) or not re.fullmatch(r"[0-9]{6,12}", raw_password):  # ASCII: not '²'
         raise BusinessError(_("The kiosk password must be 6 to 12 digits."))
     Cardholder.objects.filter(pk=holder.pk).update(
         kiosk_password=make_password(raw_password), kiosk_failures=0, kiosk_locked_until=None
@@ -584,6 +612,7 @@ def card_unfreeze(*, card: Card, actor, reason: str) -> Card:
     card = _locked_card(card)
     if card.status != S.FROZEN:
         raise BusinessError(_("Card %(card_no)s is not frozen.") % {"card_no": card.card_no})
+    card_unfreeze_validate.send(sender=Card, card=card)  # terminals: open card-vs-account flags refuse
     target = S.EXPIRED if card.valid_until < business_day() else S.ACTIVE
     return _set_status(card, target, action="card_unfreeze", actor=actor, channel="staff", reason=reason)
 
@@ -752,37 +781,121 @@ class Adjustment:
     ]
 
 
+# --- adjustments: requested by one person, approved by another (R-ADJ-1) --------------------
+
+def adjustment_limit(on: dt.date | None = None) -> int:
+    """The most one adjustment may move, in fen, as the school set it (AdjustmentLimit)."""
+    on = on or business_day()
+    limit = AdjustmentLimit.objects.filter(effective_from__lte=on).order_by("-effective_from").first()
+    if limit is None:
+        raise BusinessError(_("No adjustment limit is in force on %(on)s; the super admin sets one.") % {"on": on})
+    return limit.amount
+
+
 @transaction.atomic
-def account_adjust(*, actor, holder: Cardholder, kind: str, amount, reason: str) -> Journal:
-    """Adjust a holder's account by one of the four ways of R-ADJ-1."""
-    _require(actor, "accounts.adjust_account")
+def adjustment_limit_set(*, actor, amount, effective_from: dt.date, reason: str) -> AdjustmentLimit:
+    """The school sets the adjustment limit from a date on (today at the earliest), like a fee."""
+    _require(actor, "accounts.add_adjustmentlimit")
     reason = _reason_required(reason)
     amount = _positive_amount(amount)
-    holder = Cardholder.objects.select_for_update().get(pk=holder.pk)
+    if amount > ADJUSTMENT_LIMIT_MAX:
+        raise BusinessError(_("An adjustment limit is at most %(max)s fen.") % {"max": ADJUSTMENT_LIMIT_MAX})
+    if not isinstance(effective_from, dt.date) or isinstance(effective_from, dt.datetime):
+        raise BusinessError(_("The limit needs the date it takes effect."))
+    if effective_from < business_day():
+        raise BusinessError(_("A limit cannot take effect in the past."))
+    if AdjustmentLimit.objects.filter(effective_from=effective_from).exists():
+        raise BusinessError(_("A limit already takes effect on %(date)s.") % {"date": effective_from})
+    limit = AdjustmentLimit.objects.create(amount=amount, effective_from=effective_from)
+    _audit(action="adjustment_limit_set", actor=actor, reason=reason, amount=amount,
+           effective_from=str(effective_from))
+    return limit
+
+
+def _adjustment_checked(*, holder: Cardholder, kind: str, amount, purse: Purse | None = None) -> int:
+    """The amount in fen, once it passes every rule an adjustment must pass when asked for and
+    again when approved: a known kind, whole positive fen within the limit in force, an open
+    account, and a debit of the campus card no larger than its purse."""
+    if kind not in dict(Adjustment.CHOICES):
+        raise BusinessError(_("Unknown adjustment \"%(kind)s\".") % {"kind": kind})
+    amount = _positive_amount(amount)
+    limit = adjustment_limit()
+    if amount > limit:
+        raise BusinessError(_("One adjustment moves at most %(limit)s fen (the limit in force); %(amount)s fen "
+                              "is more.") % {"limit": limit, "amount": amount})
     if holder.status != Cardholder.Status.ACTIVE:
         raise BusinessError(_("%(holder)s has a closed account.") % {"holder": holder})
+    purse = purse or Purse.objects.select_related("account").get(holder=holder)
+    if kind == Adjustment.DEBIT_CAMPUS_CARD and amount > purse.account.balance:
+        raise BusinessError(_("The purse holds only %(amount)s fen.") % {"amount": purse.account.balance})
+    return amount
+
+
+@transaction.atomic
+def adjustment_request(*, actor, holder: Cardholder, kind: str, amount, reason: str,
+                       bank_ref: str = "") -> AdjustmentRequest:
+    """Ask for one of the four adjustments of R-ADJ-1. Nothing moves until another person approves
+    (adjustment_decide). The holder page, the finance desk and the admin all file through here."""
+    _require(actor, "accounts.add_adjustmentrequest")
+    reason = _reason_required(reason)[:200]
+    holder = Cardholder.objects.select_for_update().get(pk=holder.pk)
+    amount = _adjustment_checked(holder=holder, kind=kind, amount=amount)
+    req = AdjustmentRequest.objects.create(holder=holder, kind=kind, amount=amount, reason=reason,
+                                           bank_ref=(bank_ref or "").strip()[:60], requested_by=actor)
+    _audit(action="adjustment_request", actor=actor, holder=holder, reason=reason, request=req.pk, kind=kind,
+           amount=amount)
+    return req
+
+
+@transaction.atomic
+def adjustment_decide(*, actor, request: AdjustmentRequest, approve: bool, note: str = "") -> AdjustmentRequest:
+    """A second person approves (the adjustment is posted through the ledger, with its audit, in
+    this transaction) or rejects with a note. Whoever asked never decides, whatever their role."""
+    _require(actor, "accounts.adjust_account")
+    req = AdjustmentRequest.objects.select_for_update().select_related("holder").get(pk=request.pk)
+    if req.status != AdjustmentRequest.Status.PENDING:
+        raise BusinessError(_("This request is %(status)s.") % {"status": req.get_status_display()})
+    if req.requested_by_id == actor.pk:
+        raise BusinessError(_("An adjustment must be approved by someone other than who asked for it (R-ADJ-1)."))
+    note = (note or "").strip()
+    if approve:
+        req.journal = _adjustment_post(actor=actor, req=req)
+    else:
+        note = _reason_required(note)
+    req.status = AdjustmentRequest.Status.APPROVED if approve else AdjustmentRequest.Status.REJECTED
+    req.decided_by, req.decided_at, req.decision_note = actor, timezone.now(), note[:200]
+    req.save(update_fields=["status", "decided_by", "decided_at", "decision_note", "journal"])
+    _audit(action="adjustment_decide", actor=actor, holder=req.holder, journal=req.journal, reason=note,
+           request=req.pk, approved=approve)
+    return req
+
+
+def _adjustment_post(*, actor, req: AdjustmentRequest) -> Journal:
+    """Post an approved request: the difference waits in the suspense account; each kind clears it
+    one way. The rules are checked again, with the holder and the purse locked."""
+    holder = Cardholder.objects.select_for_update().get(pk=req.holder_id)
     purse = Purse.objects.select_for_update(of=("self",)).select_related("account").get(holder=holder)
+    kind = req.kind
+    amount = _adjustment_checked(holder=holder, kind=kind, amount=req.amount, purse=purse)
     suspense = system_account(LedgerAccount.Kind.SUSPENSE)
     lines = {
         Adjustment.DEBIT_BANK_CARD: lambda: [(system_account(LedgerAccount.Kind.BANK), amount), (suspense, -amount)],
-        Adjustment.HOLDER_PAYS_IN: lambda: [(cash_account_for(actor), amount), (suspense, -amount)],
+        # The holder pays in at the counter of whoever filed the request: the cash is theirs to hand over.
+        Adjustment.HOLDER_PAYS_IN: lambda: [(cash_account_for(req.requested_by), amount), (suspense, -amount)],
         Adjustment.DEBIT_CAMPUS_CARD: lambda: [(purse.account, amount), (suspense, -amount)],
         Adjustment.REFUND_HOLDER: lambda: [(suspense, amount), (purse.account, -amount)],
     }
-    if kind not in lines:
-        raise BusinessError(_("Unknown adjustment \"%(kind)s\".") % {"kind": kind})
-    if kind == Adjustment.DEBIT_CAMPUS_CARD and amount > purse.account.balance:
-        raise BusinessError(_("The purse holds only %(amount)s fen.") % {"amount": purse.account.balance})
+    ref = f"request #{req.pk}" + (f", bank {req.bank_ref}" if req.bank_ref else "")
     journal = journal_post(kind=Journal.Kind.ADJUSTMENT, lines=lines[kind](), actor=actor,
-                           reason=f"{kind}: {reason}")
+                           reason=f"{kind}: {req.reason} ({ref})"[:200], source=f"adjustment:{req.pk}")
     # Host-side changes of a purse reach the card only through a top-up terminal (0x40):
     # a refund is pending credit; a debit cancels pending credit first.
     if kind == Adjustment.REFUND_HOLDER:
         Purse.objects.filter(pk=purse.pk).update(pending=purse.pending + amount)
     elif kind == Adjustment.DEBIT_CAMPUS_CARD:
         Purse.objects.filter(pk=purse.pk).update(pending=purse.pending - amount)
-    _audit(action="account_adjust", actor=actor, holder=holder, journal=journal, reason=reason,
-           kind=kind, amount=amount)
+    _audit(action="account_adjust", actor=actor, holder=holder, journal=journal, reason=req.reason,
+           kind=kind, amount=amount, request=req.pk, requested_by=req.requested_by_id)
     return journal
 
 

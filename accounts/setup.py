@@ -10,7 +10,7 @@ import datetime as dt
 from django.contrib.auth.models import Group, Permission
 from django.db.models import Q
 
-from .models import FeeSchedule, LedgerAccount
+from .models import AdjustmentLimit, FeeSchedule, LedgerAccount
 
 K = LedgerAccount.Kind
 SYSTEM_ACCOUNTS = [
@@ -22,6 +22,9 @@ SYSTEM_ACCOUNTS = [
 ]
 # The regulation's defaults (M§26, M§29): 30.00 yuan. The school changes them as data.
 DEFAULT_FEES = [(FeeSchedule.Kind.NEW_CARD, 3000), (FeeSchedule.Kind.REPLACEMENT, 3000)]
+# At most 5,000.00 yuan per adjustment (R-ADJ-1) until the school sets another limit: a bank
+# reconciliation difference is one holder's top-up or refund, never more than a purse would hold.
+DEFAULT_ADJUSTMENT_LIMIT = 500_000
 
 # Roles of RULES.md: group name -> permissions ("app.codename"; "app.*" = all of an app).
 ROLES: dict[str, list[str]] = {
@@ -32,7 +35,7 @@ ROLES: dict[str, list[str]] = {
         "accounts.report_loss", "accounts.freeze_card", "accounts.replace_card", "accounts.extend_card",
         "accounts.view_purse", "accounts.view_auditlog", "accounts.view_blocklistentry",
         "accounts.view_unit", "accounts.add_unit", "accounts.change_unit", "accounts.view_issuebatch",
-        "accounts.add_issuebatch",
+        "accounts.add_issuebatch", "accounts.view_adjustmentrequest",
         # Merchant and terminal records (M§2); settlement stays with finance.
         "merchants.*", "terminals.*",
     ],
@@ -40,6 +43,8 @@ ROLES: dict[str, list[str]] = {
         "accounts.view_cardholder", "accounts.view_card", "accounts.view_purse", "accounts.view_auditlog",
         "accounts.view_ledgeraccount", "accounts.view_journal", "accounts.view_posting",
         "accounts.close_account", "accounts.adjust_account", "accounts.view_feeschedule",
+        # R-ADJ-1: finance asks for adjustments and approves others' (never its own: the service).
+        "accounts.add_adjustmentrequest", "accounts.view_adjustmentrequest", "accounts.view_adjustmentlimit",
         "accounts.add_feeschedule", "accounts.view_issuebatch", "accounts.view_unit",
         "merchants.view_merchant", "terminals.view_terminal", "terminals.view_record", "terminals.view_batch",
     ],
@@ -79,6 +84,8 @@ def reference_data_ensure(**_) -> None:
         LedgerAccount.objects.get_or_create(
             kind=kind, defaults={"code": code, "name": name, "normal": LedgerAccount.NORMAL[kind]}
         )
+    if not AdjustmentLimit.objects.exists():
+        AdjustmentLimit.objects.create(amount=DEFAULT_ADJUSTMENT_LIMIT, effective_from=dt.date(2000, 1, 1))
     for kind, amount in DEFAULT_FEES:
         if not FeeSchedule.objects.filter(kind=kind).exists():
             FeeSchedule.objects.create(kind=kind, amount=amount, effective_from=dt.date(2000, 1, 1))
@@ -93,3 +100,6 @@ def reference_data_ensure(**_) -> None:
                 q |= Q(content_type__app_label=app) if codename == "*" else Q(content_type__app_label=app, codename=codename)
             wanted = Permission.objects.filter(q)
         group.permissions.add(*wanted)
+    from .services import cash_operators_ensure_accounts
+
+    cash_operators_ensure_accounts(reason="cash operator without an account, found after migrate")

@@ -17,6 +17,14 @@ class ApiClientForm(forms.ModelForm):
         model = ApiClient
         fields = ["name", "scopes", "merchant", "active"]
 
+    def clean(self):
+        cleaned = super().clean()
+        try:
+            services.api_client_scopes_check(cleaned.get("scopes") or [], cleaned.get("merchant"))
+        except BusinessError as exc:
+            self.add_error("scopes", exc.messages)
+        return cleaned
+
 
 @admin.register(ApiClient)
 class ApiClientAdmin(admin.ModelAdmin):
@@ -26,10 +34,11 @@ class ApiClientAdmin(admin.ModelAdmin):
     actions = ["rotate"]
 
     def save_model(self, request, obj, form, change):
-        if change:
-            ApiClient.objects.filter(pk=obj.pk).update(scopes=obj.scopes, merchant=obj.merchant, active=obj.active)
-            return
         try:
+            if change:
+                services.api_client_update(actor=request.user, client=obj, scopes=obj.scopes, merchant=obj.merchant,
+                                           active=obj.active)
+                return
             client, token = services.api_client_create(actor=request.user, name=obj.name, scopes=obj.scopes,
                                                        merchant=obj.merchant)
         except BusinessError as exc:

@@ -4,6 +4,7 @@ See .env.example. PostgreSQL only: with DATABASE_URL unset an embedded server un
 is started (campuscard.embedded); the same for Redis with REDIS_URL.
 """
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -158,12 +159,20 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 LOGIN_URL = "admin:login"
-# django-axes: five failed logins lock that username, or that address (one guessing many
-# usernames), for 15 minutes: staff, finance and merchant users alike.
+# django-axes: five failed logins lock that username from that client address for 15 minutes:
+# staff, finance and merchant users alike. Not the username alone (anyone could lock any cashier
+# out), not the address alone (behind the proxy every login shared one address, and one user's
+# typos locked everybody). docs/operations.md, "Login lockout behind the proxy".
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", 5))
 AXES_COOLOFF_TIME = 0.25  # hours
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "campuscard.security.client_ip"
+# The reverse proxy's header with the client's address, and the proxies trusted to set it
+# (addresses or networks). Unset: the connection's own address counts.
+TRUSTED_PROXY_HEADER = os.environ.get("TRUSTED_PROXY_HEADER", "")
+TRUSTED_PROXY_NETWORKS = [ipaddress.ip_network(n.strip(), strict=False)
+                          for n in os.environ.get("TRUSTED_PROXIES", "127.0.0.1,::1").split(",") if n.strip()]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "axes_locked.html"
 AXES_USERNAME_CALLABLE = "campuscard.security.axes_username"  # cut to axes' column (hostile input)

@@ -19,7 +19,7 @@ from accounts.errors import BusinessError
 
 from . import selectors, services
 from .forms import DecideForm
-from .models import Application, ApplicationKind, ApprovalStep, Merchant, MerchantUser, UnitApprover
+from .models import PAYOUT_FIELDS, Application, ApplicationKind, ApprovalStep, Merchant, MerchantUser, UnitApprover
 from .setup import CENTRE_GROUP, FINANCE_GROUP
 
 
@@ -67,7 +67,9 @@ class MerchantAdmin(admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("code", "name", "kind", "internal", "unit", "location", "status", "contact_display")}),
         (_("Settlement"), {"fields": ("settlement_months", "bank_name", "bank_account_name", "bank_account_no",
-                                      "payable_account")}),
+                                      "payable_account"),
+                           "description": _("The bank account and payee change only through an approved business "
+                                            "change form (U§13, M§42).")}),
         (_("History"), {"fields": ("created_at", "status_changed_at")}),
     )
 
@@ -81,7 +83,8 @@ class MerchantAdmin(admin.ModelAdmin):
         return f"{link.user} {link.phone}".strip() if link else "-"
 
     def get_readonly_fields(self, request, obj=None):
-        return self.readonly_fields + (("code",) if obj else ())
+        # Where the merchant is paid changes only through an approved change form (M§42).
+        return self.readonly_fields + (("code", *PAYOUT_FIELDS) if obj else ())
 
     def get_inlines(self, request, obj):
         return self.inlines if obj else []

@@ -18,6 +18,12 @@ class MerchantKind(models.IntegerChoices):
     TOPUP = 4, _("Top-up point")
 
 
+# Where a merchant's settlement is paid (M§42): changed only by an approved business change form
+# (merchants.services._carry_out), never by staff editing the record, and a database trigger
+# (migration 0003) refuses any other UPDATE of them: card-centre staff could redirect a payout.
+PAYOUT_FIELDS = ("bank_name", "bank_account_name", "bank_account_no")
+
+
 def mask_account_no(number: str) -> str:
     """A bank account number for lists: only the last four digits show."""
     number = (number or "").replace(" ", "")

@@ -7,9 +7,11 @@ tells the layers above through merchants.signals.application_approved (terminals
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from contextlib import contextmanager
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.errors import BusinessError, NotAllowed
@@ -18,6 +20,7 @@ from accounts.services import audit_write, ledger_account_create, permission_req
 
 from .forms import CHANGE_FIELDS, FINANCE_FIELDS, payload_clean
 from .models import (
+    PAYOUT_FIELDS,
     Application,
     ApplicationKind,
     ApprovalStep,
@@ -114,7 +117,7 @@ def _validate_fields(fields: dict) -> None:
     if unit is not None and not isinstance(unit, Unit):
         raise BusinessError("The managing unit must be a unit.")
     number = fields.get("bank_account_no")
-    if number and not (str(number).isdigit() and 8 <= len(str(number)) <= 30):
+    if number and not re.fullmatch(r"[0-9]{8,30}", str(number)):  # ASCII digits: isdigit() takes '²'
         raise BusinessError("A bank account number is 8 to 30 digits.")
 
 
@@ -144,7 +147,8 @@ def merchant_create(*, actor, code: str, name: str, kind: int, internal: bool = 
 
 @transaction.atomic
 def merchant_update(*, actor, merchant: Merchant, reason: str = "", **fields) -> Merchant:
-    """Staff correct a merchant's record (not its status: that changes only through the forms)."""
+    """Staff correct a merchant's record (not its status, nor where it is paid: those change only
+    through the forms)."""
     permission_require(actor, "merchants.change_merchant")
     _validate_fields(fields)
     if "kind" in fields and fields["kind"] not in MerchantKind.values:
@@ -152,6 +156,10 @@ def merchant_update(*, actor, merchant: Merchant, reason: str = "", **fields) ->
     if "name" in fields and not (fields["name"] or "").strip():
         raise BusinessError("A merchant needs a name.")
     merchant = Merchant.objects.select_for_update().get(pk=merchant.pk)
+    redirected = sorted(f for f in PAYOUT_FIELDS if f in fields and fields[f] != getattr(merchant, f))
+    if redirected:
+        raise NotAllowed(f"A merchant's bank account and payee change only through an approved business change "
+                         f"form (U§13, M§42), not by editing the record: {', '.join(redirected)}.")
     changed = {}
     for field, value in fields.items():
         old = getattr(merchant, field)
@@ -351,6 +359,19 @@ def application_decide(*, actor, application: Application, approve: bool, commen
     return application
 
 
+@contextmanager
+def _payout_change_by(application: Application):
+    """Name the approved form to the database's payout guard (migration 0003) for this write: the
+    trigger lets the bank fields change only to what that approved change form of this merchant says."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT set_config('campuscard.payout_change', %s, true)", [str(application.pk)])
+    try:
+        yield
+    finally:
+        with connection.cursor() as cur:
+            cur.execute("SELECT set_config('campuscard.payout_change', '', true)")
+
+
 def _carry_out(application: Application, *, actor) -> None:
     """What the final approval changes on the merchant (terminals follow through the signal)."""
     merchant, payload = application.merchant, application.payload
@@ -364,7 +385,8 @@ def _carry_out(application: Application, *, actor) -> None:
                 changed[field] = [getattr(merchant, field), payload[field]]
                 setattr(merchant, field, payload[field])
         if changed:
-            merchant.save(update_fields=list(changed))
+            with _payout_change_by(application):
+                merchant.save(update_fields=list(changed))
             audit_write(action="merchant_update", actor=actor, reason=payload.get("description", ""),
                         merchant=merchant.code, application=application.pk, changed=_mask_changes(changed))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -15,10 +15,12 @@ from django.utils.translation import gettext_lazy as _
 from accounts.admin import ReadOnlyMixin
 from accounts.errors import BusinessError
 from accounts.formatting import yuan
+from accounts.models import AdjustmentRequest
+from accounts.services import adjustment_decide
+from merchants.models import Merchant
 
-from . import reports, services
+from . import reports, selectors, services
 from .models import (
-    AdjustmentRequest,
     CloseException,
     Correction,
     DayClose,
@@ -48,7 +50,8 @@ def _form_view(model_admin, request, *, title, form_class, on_valid, intro=""):
             if isinstance(result, HttpResponse):
                 return result
             model_admin.message_user(request, result, messages.SUCCESS)
-            return HttpResponseRedirect(reverse(f"admin:settlement_{model_admin.model._meta.model_name}_changelist"))
+            opts = model_admin.model._meta
+            return HttpResponseRedirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"))
     ctx = {**model_admin.admin_site.each_context(request), "title": title, "form": form, "intro": intro,
            "opts": model_admin.model._meta}
     return TemplateResponse(request, "settlement/admin_form.html", ctx)
@@ -286,6 +289,9 @@ class CorrectionAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(AdjustmentRequest)
 class AdjustmentRequestAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Adjustments (R-ADJ-1) are accounts' rows; finance decides them here beside its other
+    approvals, and on the finance desk. Filed from the holder page or the desk."""
+
     list_display = ("id", "holder", "kind", "amount", "status", "requested_by", "decided_by", "decided_at",
                     "reject_link")
     list_filter = ("status", "kind")
@@ -294,11 +300,11 @@ class AdjustmentRequestAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     @admin.display(description=_("reject"))
     def reject_link(self, obj):
-        return _reject_link(obj, AdjustmentRequest.Status.PENDING, "admin:settlement_adjustmentrequest_reject")
+        return _reject_link(obj, AdjustmentRequest.Status.PENDING, "admin:accounts_adjustmentrequest_reject")
 
     def get_urls(self):
         return [path("<int:pk>/reject/", self.admin_site.admin_view(self.reject_view),
-                     name="settlement_adjustmentrequest_reject"), *super().get_urls()]
+                     name="accounts_adjustmentrequest_reject"), *super().get_urls()]
 
     def reject_view(self, request, pk):
         """Reject a bank adjustment with a reason (R-ADJ-1); the service checks the second person."""
@@ -307,7 +313,7 @@ class AdjustmentRequestAdmin(ReadOnlyMixin, admin.ModelAdmin):
         req = get_object_or_404(AdjustmentRequest, pk=pk)
 
         def go(data):
-            services.adjustment_decide(actor=request.user, request=req, approve=False, note=data["text"])
+            adjustment_decide(actor=request.user, request=req, approve=False, note=data["text"])
             return _("Rejected.")
 
         return _form_view(self, request, title=_("Reject adjustment %s") % req, form_class=TextForm, on_valid=go,
@@ -316,8 +322,29 @@ class AdjustmentRequestAdmin(ReadOnlyMixin, admin.ModelAdmin):
     @admin.action(description=_("Approve and post (a second person)"))
     def approve(self, request, queryset):
         for r in queryset:
-            _run(request, self, lambda r=r: services.adjustment_decide(actor=request.user, request=r, approve=True),
+            _run(request, self, lambda r=r: adjustment_decide(actor=request.user, request=r, approve=True),
                  _("Posted."))
+
+
+class ConfirmedReasonForm(forms.Form):
+    reason = forms.CharField(label=_("reason"), max_length=200)
+    confirm = forms.BooleanField(label=_("I confirm"), required=True)
+
+
+class OffenderForm(ConfirmedReasonForm):
+    merchant = forms.ModelChoiceField(label=_("merchant"), queryset=Merchant.objects.order_by("code"))
+    offender = forms.TypedChoiceField(label=_("repeat duplicate-charge offender"), coerce=lambda v: v == "yes",
+                                      choices=[("yes", _("Mark: refund both charges (退一赔一)")),
+                                               ("no", _("Clear the mark"))])
+    field_order = ["merchant", "offender", "reason", "confirm"]
+
+
+def _with_tools(model_admin, request, extra_context, tools):
+    """The changelist with buttons for the screens below (those the user may use)."""
+    extra_context = dict(extra_context or {})
+    extra_context["extra_tools"] = [(reverse(f"admin:{name}"), label) for name, label, perm in tools
+                                    if request.user.has_perm(perm)]
+    return extra_context
 
 
 @admin.register(Refund)
@@ -325,12 +352,82 @@ class RefundAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("id", "merchant", "record", "kind", "from_merchant", "from_surcharge", "actor", "created_at")
     list_filter = ("kind",)
     readonly_fields = [f.name for f in Refund._meta.fields]
+    change_list_template = "settlement/change_list_tools.html"
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, _with_tools(self, request, extra_context, [
+            ("settlement_refund_duplicates", _("Suspected duplicates to refund"), "settlement.add_refund")]))
+
+    def get_urls(self):
+        return [path("duplicates/", self.admin_site.admin_view(self.duplicates_view),
+                     name="settlement_refund_duplicates"),
+                path("duplicates/<int:record_id>/", self.admin_site.admin_view(self.refund_view),
+                     name="settlement_refund_duplicate"), *super().get_urls()]
+
+    def duplicates_view(self, request):
+        """Suspected duplicate charges not yet refunded (R-DUP-1): the staff side of what a merchant
+        confirms in its portal, for a holder who comes to the centre."""
+        if not request.user.has_perm("settlement.add_refund"):
+            raise PermissionDenied
+        ctx = {**self.admin_site.each_context(request), "title": _("Suspected duplicates to refund"),
+               "opts": self.model._meta, "rows": selectors.duplicates_to_refund(limit=200)}
+        return TemplateResponse(request, "settlement/duplicates.html", ctx)
+
+    def refund_view(self, request, record_id):
+        if not request.user.has_perm("settlement.add_refund"):
+            raise PermissionDenied
+        record = selectors.duplicate_to_refund(record_id=record_id)
+        if record is None:
+            raise Http404
+        policy = MerchantPolicy.objects.filter(merchant_id=record.merchant_id, repeat_offender=True).exists()
+
+        def go(data):
+            refunds = services.duplicate_refund(actor=request.user, record=record, reason=data["reason"])
+            total = sum(r.from_merchant + r.from_surcharge for r in refunds)
+            return _("Refunded %(amount)s yuan to card %(card)s as pending credit (%(n)s refunds).") % {
+                "amount": yuan(total), "card": record.card_no, "n": len(refunds)}
+
+        intro = _("Card %(card)s, %(merchant)s, terminal %(terminal)s at %(time)s: %(amount)s yuan, a suspected "
+                  "duplicate (R-DUP-1). The whole charge goes back to the holder's purse as pending credit, at the "
+                  "merchant's cost.") % {"card": record.card_no, "merchant": record.merchant,
+                                         "terminal": record.terminal_id, "time": record.time,
+                                         "amount": yuan(record.base_amount + record.surcharge)}
+        if policy:
+            intro += " " + _("The merchant is a repeat offender: the charge it repeats is refunded too (退一赔一, R-DUP-2).")
+        return _form_view(self, request, title=_("Refund a duplicate charge"), form_class=ConfirmedReasonForm,
+                          on_valid=go, intro=intro)
 
 
 @admin.register(MerchantPolicy)
 class MerchantPolicyAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("merchant", "repeat_offender", "reason", "changed_by", "changed_at")
     readonly_fields = [f.name for f in MerchantPolicy._meta.fields]
+    change_list_template = "settlement/change_list_tools.html"
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, _with_tools(self, request, extra_context, [
+            ("settlement_merchantpolicy_offender", _("Mark or clear a repeat offender"),
+             "settlement.change_merchantpolicy")]))
+
+    def get_urls(self):
+        return [path("offender/", self.admin_site.admin_view(self.offender_view),
+                     name="settlement_merchantpolicy_offender"), *super().get_urls()]
+
+    def offender_view(self, request):
+        """Mark (or clear) a merchant with repeated duplicate charges (R-DUP-2): from then on a
+        duplicate refund also refunds the charge it repeats, at the merchant's cost (退一赔一)."""
+        if not request.user.has_perm("settlement.change_merchantpolicy"):
+            raise PermissionDenied
+
+        def go(data):
+            policy = services.merchant_offender_set(actor=request.user, merchant=data["merchant"],
+                                                    offender=data["offender"], reason=data["reason"])
+            return (_("%(merchant)s is marked a repeat offender (R-DUP-2).") if policy.repeat_offender
+                    else _("%(merchant)s is no longer marked a repeat offender.")) % {"merchant": data["merchant"]}
+
+        return _form_view(self, request, title=_("Mark or clear a repeat offender"), form_class=OffenderForm,
+                          on_valid=go, intro=_("A merchant with repeated duplicate charges refunds both charges to the "
+                                               "holder (退一赔一, R-DUP-2)."))
 
 
 @admin.register(GraduationClosure)

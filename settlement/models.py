@@ -391,37 +391,6 @@ class Correction(models.Model):
         return f"#{self.pk} {self.record_id} {self.amount}"
 
 
-class AdjustmentRequest(models.Model):
-    """A bank adjustment (R-ADJ-1) asked for by one person and approved by another."""
-
-    class Status(models.TextChoices):
-        PENDING = "pending", _("Pending")
-        APPROVED = "approved", _("Approved and posted")
-        REJECTED = "rejected", _("Rejected")
-
-    holder = models.ForeignKey(Cardholder, on_delete=models.PROTECT, related_name="+", verbose_name=_("cardholder"))
-    kind = models.CharField(_("adjustment"), max_length=20)
-    amount = models.BigIntegerField(_("amount (fen)"))
-    reason = models.CharField(_("reason"), max_length=200)
-    bank_ref = models.CharField(_("bank record"), max_length=60, blank=True)
-    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
-    requested_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
-    requested_at = models.DateTimeField(_("requested at"), auto_now_add=True)
-    decided_by = models.ForeignKey(USER, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
-    decision_note = models.CharField(_("note"), max_length=200, blank=True)
-    journal = models.ForeignKey(Journal, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-
-    class Meta:
-        verbose_name = _("adjustment request")
-        verbose_name_plural = _("adjustment requests")
-        ordering = ["-id"]
-        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="adjustment_positive")]
-
-    def __str__(self):
-        return f"#{self.pk} {self.kind} {self.amount}"
-
-
 class GraduationClosure(models.Model):
     """An undergraduate cohort closed at graduation (R-CLOSE-2)."""
 

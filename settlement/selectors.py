@@ -9,8 +9,9 @@ from django.db.models import Q, QuerySet
 from accounts import selectors as accounts_selectors
 from accounts.models import Cardholder
 from merchants import selectors as merchant_selectors
+from terminals import day_selectors
 
-from .models import AdjustmentRequest, CloseException, ClosureLine, Correction, DayClose, GraduationClosure, Refund, Statement
+from .models import CloseException, ClosureLine, Correction, DayClose, GraduationClosure, Refund, Statement
 
 S = Statement.Status
 
@@ -71,6 +72,30 @@ def graduation_cohort(*, graduation_year: int, unit_id: int | None = None) -> Qu
     return accounts_selectors.holders_graduating(graduation_year=graduation_year, unit_id=unit_id)
 
 
+def duplicates_to_refund(*, limit: int = 200) -> list:
+    """Suspected duplicate charges (R-DUP-1) nobody has refunded or corrected yet, newest first."""
+    rows = list(day_selectors.records_suspected_duplicate().select_related("merchant")[: limit * 2])
+    done = refunded_record_ids(record_ids=[r.pk for r in rows])
+    return [r for r in rows if r.pk not in done][:limit]
+
+
+def duplicate_to_refund(*, record_id: int):
+    """One suspected duplicate, posted and not yet refunded, or None."""
+    record = day_selectors.records_suspected_duplicate().select_related("merchant").filter(pk=record_id).first()
+    if record is None or refunded_record_ids(record_ids=[record.pk]):
+        return None
+    return record
+
+
+def graduation_cohort_summary(*, graduation_year: int, unit_id: int | None = None) -> dict:
+    """What closing the cohort would do, for the confirmation page: who, how much, who has no bank card."""
+    cohort = list(graduation_cohort(graduation_year=graduation_year, unit_id=unit_id))
+    no_card = [h for h in cohort if h.purse.account.balance and not h.bank_card_no]
+    return {"holders": len(cohort), "total": sum(h.purse.account.balance for h in cohort),
+            "to_pay": sum(1 for h in cohort if h.purse.account.balance and h.bank_card_no),
+            "without_bank_card": no_card[:200], "without_bank_card_count": len(no_card), "sample": cohort[:20]}
+
+
 def statements_payable(*, period_start: dt.date | None = None, period_end: dt.date | None = None) -> QuerySet[Statement]:
     """Approved or paid statements with money to pay: the payout list."""
     qs = Statement.objects.filter(Q(status=S.APPROVED) | Q(status=S.PAID)).filter(net__gt=0).select_related("merchant")
@@ -102,17 +127,6 @@ def refunded_record_ids(*, record_ids) -> set[int]:
     refunded = set(Refund.objects.filter(record_id__in=ids).values_list("record_id", flat=True))
     corrected = Correction.objects.filter(record_id__in=ids, status=Correction.Status.DONE)
     return refunded | set(corrected.values_list("record_id", flat=True))
-
-
-def adjustments_pending() -> QuerySet[AdjustmentRequest]:
-    """Bank adjustments waiting for a second person (R-ADJ-1), oldest first."""
-    return (AdjustmentRequest.objects.filter(status=AdjustmentRequest.Status.PENDING)
-            .select_related("holder", "requested_by").order_by("requested_at", "id"))
-
-
-def adjustments_decided(*, limit: int = 50) -> list[AdjustmentRequest]:
-    return list(AdjustmentRequest.objects.exclude(status=AdjustmentRequest.Status.PENDING)
-                .select_related("holder", "requested_by", "decided_by").order_by("-decided_at", "-id")[:limit])
 
 
 def graduation_closures(*, limit: int = 50) -> list[GraduationClosure]:

@@ -1,10 +1,9 @@
 """Writes of settlement/: the daily close (R-DAY-1), monthly settlement (R-SET-*), merchant
-refunds (R-DUP-*), correction forms (U§9), graduation closure (R-CLOSE-2) and approved bank
-adjustments (R-ADJ-1).
+refunds (R-DUP-*), correction forms (U§9) and graduation closure (R-CLOSE-2). Adjustments
+(R-ADJ-1) are requested and approved in accounts (adjustment_request, adjustment_decide).
 
-Money moves only through accounts (journal_post, purse_credit_pending, account_close,
-account_adjust). The close reads in set-based SQL; staff actions validate, then write and audit
-in one transaction.
+Money moves only through accounts (journal_post, purse_credit_pending, account_close). The close
+reads in set-based SQL; staff actions validate, then write and audit in one transaction.
 """
 
 from __future__ import annotations
@@ -21,11 +20,9 @@ from django.utils.translation import gettext as _
 from accounts import daybook
 from accounts.errors import BusinessError, NotAllowed
 from accounts.ledger import journal_post
-from accounts.models import Cardholder, Journal, LedgerAccount
+from accounts.models import Journal, LedgerAccount
 from accounts.selectors import card_get
 from accounts.services import (
-    Adjustment,
-    account_adjust,
     account_close,
     audit_write,
     permission_require,
@@ -40,7 +37,6 @@ from terminals.protocol import RecordKind
 
 from . import selectors
 from .models import (
-    AdjustmentRequest,
     CloseException,
     ClosureLine,
     Correction,
@@ -677,49 +673,6 @@ def correction_decide(*, actor, correction: Correction, approve: bool, note: str
     audit_write(action="correction_decide", actor=actor, journal=corr.journal, reason=note, correction=corr.pk,
                 approved=approve)
     return corr
-
-
-# --- bank adjustments with approval (R-ADJ-1) -------------------------------------------------
-
-@transaction.atomic
-def adjustment_request(*, actor, holder: Cardholder, kind: str, amount: int, reason: str,
-                       bank_ref: str = "") -> AdjustmentRequest:
-    """Ask for one of the four adjustments of R-ADJ-1; another person approves it."""
-    permission_require(actor, "settlement.add_adjustmentrequest")
-    reason = _reason(reason)
-    if kind not in dict(Adjustment.CHOICES):
-        raise BusinessError(_("Unknown adjustment \"%(kind)s\".") % {"kind": kind})
-    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
-        raise BusinessError(_("The amount must be a whole number of fen greater than zero."))
-    if holder.status != Cardholder.Status.ACTIVE:
-        raise BusinessError(_("%(holder)s has a closed account.") % {"holder": holder})
-    req = AdjustmentRequest.objects.create(holder=holder, kind=kind, amount=amount, reason=reason,
-                                           bank_ref=bank_ref[:60], requested_by=actor)
-    audit_write(action="adjustment_request", actor=actor, holder=holder, reason=reason, request=req.pk, kind=kind,
-                amount=amount)
-    return req
-
-
-@transaction.atomic
-def adjustment_decide(*, actor, request: AdjustmentRequest, approve: bool, note: str = "") -> AdjustmentRequest:
-    """A second person approves (posting it through accounts.account_adjust) or rejects."""
-    req = AdjustmentRequest.objects.select_for_update().get(pk=request.pk)
-    if req.status != AdjustmentRequest.Status.PENDING:
-        raise BusinessError(_("This request is %(status)s.") % {"status": req.get_status_display()})
-    if req.requested_by_id == actor.pk:
-        raise BusinessError(_("An adjustment must be approved by someone other than who asked for it (R-ADJ-1)."))
-    if approve:
-        req.journal = account_adjust(actor=actor, holder=req.holder, kind=req.kind, amount=req.amount,
-                                     reason=f"{req.reason} (request #{req.pk} {req.bank_ref})".strip())
-    else:
-        permission_require(actor, "accounts.adjust_account")
-        note = _reason(note)
-    req.status = AdjustmentRequest.Status.APPROVED if approve else AdjustmentRequest.Status.REJECTED
-    req.decided_by, req.decided_at, req.decision_note = actor, timezone.now(), note[:200]
-    req.save(update_fields=["status", "decided_by", "decided_at", "decision_note", "journal"])
-    audit_write(action="adjustment_decide", actor=actor, holder=req.holder, journal=req.journal, reason=note,
-                request=req.pk, approved=approve)
-    return req
 
 
 # --- graduation closure (R-CLOSE-2) -----------------------------------------------------------

@@ -1,7 +1,7 @@
 """Settlement permissions for the roles of RULES.md, after every migrate (idempotent).
 
 The card centre runs the close, checks statements with the merchant and handles refunds and
-corrections; finance approves and pays and decides adjustments; card-centre staff never approve
+corrections; finance approves and pays (adjustments: accounts.setup); card-centre staff never approve
 or pay (segregation of duties); merchant users apply for settlement and ask for corrections.
 """
 
@@ -12,7 +12,7 @@ from merchants.setup import MERCHANT_GROUP
 
 VIEW_ALL = [f"settlement.view_{m}" for m in (
     "dayclose", "daymerchanttotal", "dayterminaltotal", "dayoperatortotal", "daycardtypetotal", "dayaccounttotal",
-    "daypurse", "closeexception", "statement", "merchantpolicy", "refund", "correction", "adjustmentrequest",
+    "daypurse", "closeexception", "statement", "merchantpolicy", "refund", "correction",
     "graduationclosure", "closureline")]
 
 GROUP_PERMS: dict[str, list[str]] = {
@@ -22,8 +22,7 @@ GROUP_PERMS: dict[str, list[str]] = {
         "settlement.change_merchantpolicy", "settlement.add_graduationclosure",
     ],
     ROLE_NAMES["finance"]: VIEW_ALL + [
-        "settlement.approve_statement", "settlement.pay_statement", "settlement.add_adjustmentrequest",
-        "settlement.change_adjustmentrequest",
+        "settlement.approve_statement", "settlement.pay_statement",
     ],
     MERCHANT_GROUP: ["settlement.apply_statement", "settlement.add_correction"],
 }

@@ -127,11 +127,30 @@ def _with_reason(request, queryset, *, action, title, form_class, apply):
     })
 
 
+class ProblemFilter(admin.SimpleListFilter):
+    """Exceptions by what held them, e.g. unknown_operator: a cashier's top-ups to post once the
+    cash account exists."""
+
+    title = _("problem")
+    parameter_name = "problem"
+    PROBLEMS = ("unknown_operator", "insufficient_host_balance", "more_than_pending", "unknown_card", "not_assigned",
+                "arithmetic", "surcharge", "card_type_mismatch", "deposit_not_topup", "suspected_duplicate",
+                "offline_unauthorised", "late_record")
+
+    def lookups(self, request, model_admin):
+        return [(p, p) for p in self.PROBLEMS]
+
+    def queryset(self, request, queryset):
+        if self.value() in self.PROBLEMS:
+            return queryset.filter(problems__contains=[self.value()])
+        return queryset
+
+
 @admin.register(Record)
 class RecordAdmin(ReadOnlyAdmin):
     list_display = ("terminal", "term_seq", "card_no", "kind", "base_amount", "surcharge", "time", "status",
                     "problems")
-    list_filter = ("status", "kind")
+    list_filter = ("status", "kind", ProblemFilter)
     search_fields = ("=card_no", "=term_seq")
     exclude = ("raw",)
     actions = ["post_records", "adjust_and_post", "reject_records"]

@@ -1,5 +1,6 @@
 """What an approved merchant form does to terminals (merchants cannot import terminals, so it
-sends merchants.signals and this module, loaded by TerminalsConfig.ready, answers).
+sends merchants.signals and this module, loaded by TerminalsConfig.ready, answers); and the
+card-vs-account flags that refuse an unfreeze (accounts.signals.card_unfreeze_validate, R-FREEZE-1).
 
 Terminal changes are made in the name of the card-centre member who approved the form: the
 centre hands out, authorises and takes back terminals (U§6, U§17, U§24)."""
@@ -9,8 +10,10 @@ from __future__ import annotations
 import datetime as dt
 
 from django.dispatch import receiver
+from django.utils.translation import ngettext
 
 from accounts.errors import BusinessError
+from accounts.signals import card_unfreeze_validate
 from merchants.models import ApplicationKind as K
 from merchants.models import ApproverRole
 from merchants.signals import application_approved, application_validate
@@ -25,6 +28,19 @@ def _terminal_of(merchant, terminal_id) -> Terminal:
     if assignment is None:
         raise BusinessError(f"Terminal {terminal_id} does not serve merchant {merchant.code}.")
     return assignment.terminal
+
+
+@receiver(card_unfreeze_validate, dispatch_uid="terminals_card_unfreeze_validate")
+def unfreeze_check(sender, *, card, **_):
+    """R-FREEZE-1: a card is unfrozen only after its card-vs-account differences are resolved."""
+    from .models import CardFlag
+
+    open_flags = CardFlag.objects.filter(card_no=card.card_no, resolved_at__isnull=True).count()
+    if open_flags:
+        raise BusinessError(ngettext(
+            "Card %(card_no)s has %(n)d open card-vs-account flag; resolve it before unfreezing (R-FREEZE-1).",
+            "Card %(card_no)s has %(n)d open card-vs-account flags; resolve them before unfreezing (R-FREEZE-1).",
+            open_flags) % {"card_no": card.card_no, "n": open_flags})
 
 
 @receiver(application_validate, dispatch_uid="terminals_application_validate")

@@ -234,6 +234,7 @@ def fixture(*, cards: int, formal: int, seed: int):
     rng = random.Random(seed)
     User = get_user_model()
     admin = User.objects.create_superuser("chaosadmin", password="chaos-only-pw")
+    checker = User.objects.create_superuser("chaoschecker", password="chaos-only-pw")
     cashier = User.objects.create_user("chaoscashier", password="chaos-only-pw", is_staff=True)
     cashier.groups.add(role_group("cash_operator"))
     surcharge_rate_add(actor=admin, effective_from=timezone.now() - dt.timedelta(days=1), board_fee_bp=1000,
@@ -263,8 +264,10 @@ def fixture(*, cards: int, formal: int, seed: int):
     purse_card_state_update(states={p: {"card_counter": 0, "card_balance": a, "pending": 0}
                                     for p, (a, _) in amounts.items()}, seen_at=timezone.now())
     for holder in holders[: max(1, formal // 10)]:  # pending credit, written at a top-up point
-        acc.account_adjust(actor=admin, holder=holder, kind="refund_holder", amount=rng.randrange(1000, 5000),
-                           reason="chaos run: bank reconciliation")
+        # R-ADJ-1: one asks, another approves.
+        request = acc.adjustment_request(actor=admin, holder=holder, kind="refund_holder",
+                                         amount=rng.randrange(1000, 5000), reason="chaos run: bank reconciliation")
+        acc.adjustment_decide(actor=checker, request=request, approve=True)
     return admin, cashier
 
 

@@ -16,6 +16,14 @@ class Scope(models.TextChoices):
     CARDS_FUNCTIONS = "cards:functions", _("Switch a card's subsystem functions on or off")
 
 
+# What a token bound to one merchant (its own cash register, its accounts software) may hold: that
+# merchant's revenue and settlements. Never cards: a card's status and its holder's number are the
+# holder's, not the merchant's; "only cards used at the merchant" would still let a canteen follow a
+# student's card (lost, frozen, replaced) and, card numbers being consecutive, probe for others. A
+# merchant's terminals learn which cards to refuse from the block list (R-TERM-3), not the API.
+MERCHANT_SCOPES = frozenset({Scope.REVENUE_READ, Scope.SETTLEMENTS_READ})
+
+
 def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -42,6 +50,11 @@ class ApiClient(models.Model):
 
     def __str__(self):
         return self.name
+
+    def scope_allowed(self, scope: str) -> bool:
+        """The client holds `scope`, and a merchant-bound client only the merchant scopes (clients
+        made before that rule keep their stored scopes but cannot use the others)."""
+        return scope in (self.scopes or []) and (self.merchant_id is None or scope in MERCHANT_SCOPES)
 
     def new_token(self) -> str:
         token = secrets.token_urlsafe(32)

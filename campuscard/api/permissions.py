@@ -6,13 +6,14 @@ from .models import ApiClient
 
 
 class HasScope(BasePermission):
-    """The view's `required_scope` must be one of the client's scopes (else 403)."""
+    """The view's `required_scope` must be one of the client's scopes, and one a merchant-bound
+    client may use (models.MERCHANT_SCOPES), else 403."""
 
     message = "This token lacks the scope for this endpoint."
 
     def has_permission(self, request, view):
         client = request.user
-        return isinstance(client, ApiClient) and view.required_scope in (client.scopes or [])
+        return isinstance(client, ApiClient) and client.scope_allowed(view.required_scope)
 
 
 def merchant_visible(client: ApiClient, merchant) -> bool:

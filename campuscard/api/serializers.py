@@ -3,6 +3,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from accounts.formatting import yuan
+from accounts.parsing import DATE_MAX, DATE_MIN, date_in_range
 
 
 class CardSerializer(serializers.Serializer):
@@ -53,6 +54,14 @@ class RevenueQuerySerializer(serializers.Serializer):
     start = serializers.DateField(required=False, help_text="Business day (Asia/Shanghai); default 30 days ago")
     end = serializers.DateField(required=False, help_text="Inclusive; default today")
     by = serializers.ChoiceField(choices=["day", "month"], default="day")
+
+    def _in_range(self, value):
+        # Year 9999 parses, then overflows when the revenue query adds a day (a 500 before).
+        if value is not None and not date_in_range(value):
+            raise serializers.ValidationError(f"a date between {DATE_MIN} and {DATE_MAX}")
+        return value
+
+    validate_start = validate_end = _in_range
 
     def validate(self, data):
         if data.get("start") and data.get("end") and data["start"] > data["end"]:

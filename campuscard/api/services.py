@@ -13,7 +13,7 @@ from accounts import selectors as accounts_selectors
 from accounts.errors import BusinessError, NotAllowed
 from accounts.services import audit_write, card_functions_set, permission_require
 
-from .models import ApiClient, Scope
+from .models import MERCHANT_SCOPES, ApiClient, Scope
 
 FUNCTION_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 # What a client's service login may do, per scope: the services check these like any staff's.
@@ -28,6 +28,7 @@ def api_client_create(*, actor, name: str, scopes: list[str], merchant=None) -> 
     unknown = set(scopes) - set(Scope.values)
     if not name or not scopes or unknown:
         raise BusinessError(f"A client needs a name and known scopes (unknown: {sorted(unknown)}).")
+    api_client_scopes_check(scopes, merchant)
     if ApiClient.objects.filter(name=name).exists():
         raise BusinessError(f"API client {name} already exists.")
     client = ApiClient(name=name, scopes=sorted(set(scopes)), merchant=merchant)
@@ -36,6 +37,31 @@ def api_client_create(*, actor, name: str, scopes: list[str], merchant=None) -> 
     audit_write(action="api_client_create", actor=actor, client=name, scopes=client.scopes,
                 merchant=merchant.code if merchant else None)
     return client, token
+
+
+def api_client_scopes_check(scopes, merchant) -> None:
+    """Refuse card scopes on a merchant-bound client (models.MERCHANT_SCOPES says why)."""
+    if merchant is not None and set(scopes) - MERCHANT_SCOPES:
+        raise BusinessError("A token bound to a merchant reads that merchant's revenue and settlements only, "
+                            f"never cards (refused: {sorted(set(scopes) - MERCHANT_SCOPES)}).")
+
+
+@transaction.atomic
+def api_client_update(*, actor, client: ApiClient, scopes: list[str], merchant, active: bool) -> ApiClient:
+    """Change a client's scopes, merchant binding or state (the admin's change form)."""
+    permission_require(actor, "campuscard.change_apiclient")
+    unknown = set(scopes) - set(Scope.values)
+    if not scopes or unknown:
+        raise BusinessError(f"A client needs known scopes (unknown: {sorted(unknown)}).")
+    api_client_scopes_check(scopes, merchant)
+    client = ApiClient.objects.select_for_update().get(pk=client.pk)
+    before = {"scopes": client.scopes, "merchant": client.merchant.code if client.merchant_id else None,
+              "active": client.active}
+    client.scopes, client.merchant, client.active = sorted(set(scopes)), merchant, active
+    client.save(update_fields=["scopes", "merchant", "active"])
+    audit_write(action="api_client_update", actor=actor, client=client.name, before=before, scopes=client.scopes,
+                merchant=merchant.code if merchant else None, active=active)
+    return client
 
 
 @transaction.atomic

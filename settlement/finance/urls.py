@@ -13,6 +13,7 @@ urlpatterns = [
     path("adjustments/", views.adjustments, name="adjustments"),
     path("adjustments/<int:pk>/<str:action>/", views.adjustment_decide, name="adjustment-decide"),
     path("closures/", views.closures, name="closures"),
+    path("closures/new/", views.closure_new, name="closure-new"),
     path("closures/<int:pk>/", views.closure_detail, name="closure"),
     path("closures/<int:pk>/bank.csv", views.closure_bank_file, name="closure-bank-file"),
     path("closures/<int:pk>/unpaid.xlsx", views.closure_unpaid_file, name="closure-unpaid-file"),

@@ -13,15 +13,20 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from accounts import selectors as accounts_selectors
+from accounts import services as accounts_services
 from accounts.errors import BusinessError, NotAllowed
-from accounts.models import LedgerAccount
+from accounts.formatting import yuan
+from accounts.models import AdjustmentRequest, LedgerAccount
+from accounts.parsing import date_param, month_param
 from accounts.selectors import account_postings
 from accounts.services import Adjustment, system_account
 from accounts.timeutil import business_day
 
 from .. import reports, selectors, services
-from ..models import AdjustmentRequest, GraduationClosure, Statement
+from ..models import GraduationClosure, Statement
 from . import files
+from .forms import GraduationCloseForm
 
 FORMATS = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -51,19 +56,15 @@ def _period(request) -> tuple[dt.date, dt.date]:
     """?month=YYYY-MM, default the previous month (the one being settled, R-SET-3); or an agreed
     other period (R-SET-1) as ?start=YYYY-MM-DD&end=YYYY-MM-DD."""
     if request.GET.get("start") and request.GET.get("end"):
-        try:
-            start, end = dt.date.fromisoformat(request.GET["start"]), dt.date.fromisoformat(request.GET["end"])
-        except ValueError:
-            raise Http404 from None
-        if start > end:
+        start, end = date_param(request.GET["start"]), date_param(request.GET["end"])
+        if start is None or end is None or start > end:
             raise Http404
         return start, end
     raw = request.GET.get("month") or request.POST.get("month")
     if raw:
-        try:
-            first = dt.datetime.strptime(raw, "%Y-%m").date()
-        except ValueError:
-            raise Http404 from None
+        first = month_param(raw)
+        if first is None:
+            raise Http404
     else:
         first = (business_day().replace(day=1) - dt.timedelta(days=1)).replace(day=1)
     last = (first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
@@ -151,7 +152,7 @@ def _adjustments_allowed(user) -> None:
 def adjustments(request):
     _adjustments_allowed(request.user)
     labels = {k: _(label) for k, label in Adjustment.CHOICES}
-    pending, decided = list(selectors.adjustments_pending()), selectors.adjustments_decided()
+    pending, decided = list(accounts_selectors.adjustments_pending()), accounts_selectors.adjustments_decided()
     for r in pending + decided:
         r.kind_label = labels.get(r.kind, r.kind)
     return render(request, "finance/adjustments.html", {"pending": pending, "decided": decided})
@@ -165,8 +166,8 @@ def adjustment_decide(request, pk: int, action: str):
         raise Http404
     req = get_object_or_404(AdjustmentRequest, pk=pk)
     try:
-        services.adjustment_decide(actor=request.user, request=req, approve=action == "approve",
-                                   note=request.POST.get("note", ""))
+        accounts_services.adjustment_decide(actor=request.user, request=req, approve=action == "approve",
+                                            note=request.POST.get("note", ""))
     except NotAllowed as exc:
         raise PermissionDenied(str(exc)) from exc
     except BusinessError as exc:
@@ -188,6 +189,33 @@ def _closures_allowed(user) -> None:
 def closures(request):
     _closures_allowed(request.user)
     return render(request, "finance/closures.html", {"closures": selectors.graduation_closures()})
+
+
+@finance_required
+def closure_new(request):
+    """Close a graduating cohort (R-CLOSE-2): without the confirmation ticked a submit shows who
+    would be closed and what would be paid; with it, closes and pays (then the bank file)."""
+    if not request.user.has_perm("accounts.close_account"):
+        raise PermissionDenied
+    form = GraduationCloseForm(request.POST or None)
+    preview = None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        unit_id = data["unit"].pk if data["unit"] else None
+        if data["confirm"]:
+            try:
+                closure = services.graduation_close(actor=request.user, graduation_year=data["graduation_year"],
+                                                    reason=data["reason"], unit_id=unit_id)
+            except NotAllowed as exc:
+                raise PermissionDenied(str(exc)) from exc
+            except BusinessError as exc:
+                messages.error(request, "; ".join(exc.messages))
+            else:
+                messages.success(request, _("Closed: %(paid)s paid to bank cards, %(total)s yuan; the bank transfer file "
+                                            "is below.") % {"paid": closure.paid, "total": yuan(closure.total)})
+                return redirect("finance:closure", pk=closure.pk)
+        preview = selectors.graduation_cohort_summary(graduation_year=data["graduation_year"], unit_id=unit_id)
+    return render(request, "finance/closure_new.html", {"form": form, "preview": preview})
 
 
 @finance_required
@@ -218,10 +246,9 @@ def closure_unpaid_file(request, pk: int):
 def day_close_report(request, fmt: str):
     if fmt not in FORMATS:
         raise Http404
-    try:
-        day = dt.date.fromisoformat(request.GET.get("day", ""))
-    except ValueError:
-        raise Http404 from None
+    day = date_param(request.GET.get("day", ""))
+    if day is None:
+        raise Http404
     if selectors.day_close_get(day=day) is None:
         messages.error(request, _("The day %(day)s is not closed yet.") % {"day": day})
         return redirect("finance:home")

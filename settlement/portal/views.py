@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import datetime as dt
 from functools import wraps
 
 from django.contrib import messages
@@ -21,6 +20,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.errors import BusinessError, NotAllowed
 from accounts.formatting import yuan
+from accounts.parsing import card_no_param, int_param, month_param
 from accounts.timeutil import business_day
 from merchants.selectors import merchant_for_user
 from terminals.models import Record
@@ -62,9 +62,10 @@ def _terminal(request) -> int | None:
     raw = request.GET.get("terminal") or ""
     if not raw:
         return None
-    if not raw.isdigit() or int(raw) not in selectors.terminal_ids(merchant=request.merchant):
+    terminal_id = int_param(raw)
+    if terminal_id is None or terminal_id not in selectors.terminal_ids(merchant=request.merchant):
         raise Http404  # another merchant's terminal looks like one that does not exist
-    return int(raw)
+    return terminal_id
 
 
 @merchant_required
@@ -84,16 +85,15 @@ def _detail_request(request):
     """(month, filters, refusal message) from the query string; only allowed months (U§10)."""
     allowed = selectors.detail_months()
     raw = request.GET.get("month") or allowed[0].strftime("%Y-%m")
-    try:
-        month = dt.datetime.strptime(raw, "%Y-%m").date()
-    except ValueError:
-        raise Http404 from None
+    month = month_param(raw)
+    if month is None:
+        raise Http404
     filters = {"terminal_id": _terminal(request), "card_no": None, "status": None}
     card = (request.GET.get("card") or "").strip()
     if card:
-        if not card.isdigit():
+        filters["card_no"] = card_no_param(card)
+        if filters["card_no"] is None:
             raise Http404
-        filters["card_no"] = int(card)
     status = request.GET.get("status") or ""
     if status:
         if status not in Record.Status.values:
@@ -256,9 +256,10 @@ def corrections(request):
 @merchant_required
 def correction_new(request):
     raw = request.GET.get("record") or request.POST.get("record") or ""
-    if not raw.isdigit():
+    record_id = int_param(raw)
+    if record_id is None:
         raise Http404
-    record = selectors.record(merchant=request.merchant, pk=int(raw))
+    record = selectors.record(merchant=request.merchant, pk=record_id)
     if record is None:
         raise Http404  # not this merchant's, or older than the months it may see (U§10)
     form = CorrectionForm(request.POST or None)

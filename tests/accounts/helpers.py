@@ -59,6 +59,25 @@ def fund(card_or_holder, amount: int, actor) -> Purse:
     return purse_of(card_or_holder)
 
 
+def adjust(holder, kind: str, amount: int, *, by, reason: str = "bank reconciliation", approver=None):
+    """An adjustment as R-ADJ-1 has it: `by` asks, another person (a finance checker made for the
+    purpose unless given) approves; returns the approved request (its journal posted)."""
+    from django.contrib.auth import get_user_model
+
+    from accounts.setup import role_group
+
+    if approver is None:
+        approver, created = get_user_model().objects.get_or_create(username="adjust-checker",
+                                                                   defaults={"is_staff": True})
+        if created:
+            approver.groups.add(role_group("finance"))
+            approver = get_user_model().objects.get(pk=approver.pk)
+    if not by.has_perm("accounts.add_adjustmentrequest"):  # a role that cannot ask: the checker asks for it
+        by, approver = approver, by
+    req = services.adjustment_request(actor=by, holder=holder, kind=kind, amount=amount, reason=reason)
+    return services.adjustment_decide(actor=approver, request=req, approve=True)
+
+
 def formal_card(actor, **holder_fields) -> Card:
     holder = HolderFactory(**holder_fields)
     return services.card_issue_formal(actor=actor, holder=holder)

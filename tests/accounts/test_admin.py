@@ -12,6 +12,7 @@ from django.urls import reverse
 from accounts import services
 from accounts.formatting import fen_from_yuan, yuan
 from accounts.models import (
+    AdjustmentRequest,
     AuditLog,
     BlockListEntry,
     Card,
@@ -23,6 +24,7 @@ from accounts.models import (
     Journal,
     LedgerAccount,
 )
+from tests.accounts.helpers import adjust
 from tests.factories import HolderFactory, UnitFactory
 
 pytestmark = pytest.mark.django_db
@@ -103,7 +105,7 @@ def test_holder_list_shows_masked_id_number(client, staff):
 def test_holder_page_shows_masked_id_purse_cards_and_history(client, staff, finance, holder_with_card):
     """The purse figures are shown in yuan: 库 (account), 卡 (last card balance), 过渡余额 (pending). R-ADJ-1."""
     holder, card = holder_with_card
-    services.account_adjust(actor=finance, holder=holder, kind="refund_holder", amount=1234, reason="bank diff")
+    adjust(holder, "refund_holder", 1234, by=finance, reason="bank diff")
     client.force_login(staff)
     r = client.get(holder_url(holder))
     assert r.status_code == 200
@@ -266,17 +268,22 @@ def test_adjustment_with_bad_amount_is_rejected_and_changes_nothing(client, fina
     assert holder.purse.account.balance == 0
 
 
-def test_adjustment_in_yuan_is_posted_in_fen(client, finance):
-    """R-ADJ-1: 12.34 yuan refunded to the holder is 1234 fen, pending to the card."""
+def test_adjustment_in_yuan_is_requested_in_fen_and_posted_when_approved(client, finance, superuser):
+    """R-ADJ-1: 12.34 yuan refunded to the holder is 1234 fen, pending to the card, once another
+    person approves the request the holder page filed."""
     holder = HolderFactory()
     client.force_login(finance)
     r = client.post(holder_action_url(holder, "adjust"), {"kind": "refund_holder", "amount": "12.34", "reason": "bank"})
     assert r.status_code == 302
+    req = AdjustmentRequest.objects.get()
+    assert req.amount == 1234 and req.status == "pending" and not Journal.objects.filter(kind="adjustment").exists()
+    services.adjustment_decide(actor=superuser, request=req, approve=True)
     purse = holder.purse
     purse.refresh_from_db()
     purse.account.refresh_from_db()
     assert purse.account.balance == 1234 and purse.pending == 1234
-    assert AuditLog.objects.get(action="account_adjust").data == {"kind": "refund_holder", "amount": 1234}
+    assert AuditLog.objects.get(action="account_adjust").data == {"kind": "refund_holder", "amount": 1234,
+                                                                  "request": req.pk, "requested_by": finance.pk}
 
 
 def test_adjustment_refused_by_service_shows_error(client, finance):
@@ -293,7 +300,7 @@ def test_adjustment_refused_by_service_shows_error(client, finance):
 def test_close_account_with_cash_payout(client, finance, staff, holder_with_card):
     """R-CLOSE-1: finance closes the account and pays out the balance."""
     holder, card = holder_with_card
-    services.account_adjust(actor=finance, holder=holder, kind="refund_holder", amount=500, reason="bank diff")
+    adjust(holder, "refund_holder", 500, by=finance, reason="bank diff")
     client.force_login(finance)
     r = client.post(holder_action_url(holder, "close"), {"payout": "cash", "reason": "graduated"})
     assert r.status_code == 302
@@ -395,7 +402,7 @@ def test_consumption_card_cannot_be_reported_lost(client, staff):
 
 def test_every_accounts_admin_page_renders(client, superuser, staff, finance, holder_with_card):
     holder, card = holder_with_card
-    services.account_adjust(actor=finance, holder=holder, kind="refund_holder", amount=100, reason="bank diff")
+    adjust(holder, "refund_holder", 100, by=finance, reason="bank diff")
     batch = services.card_batch_issue(actor=staff, unit=UnitFactory(), card_type=CardType.CONSUMPTION, quantity=1)
     services.card_report_loss(card=card, channel="kiosk")  # a block-list entry
     client.force_login(superuser)

@@ -59,7 +59,7 @@ def test_closed_holder_cannot_get_a_new_card_without_reopen_R_CLOSE_1_R_CLOSE_4(
     with pytest.raises(BusinessError, match="cannot become"):
         services.card_report_loss(card=card, channel="kiosk")  # a closed card never works again
     with pytest.raises(BusinessError, match="closed account"):
-        services.account_adjust(actor=finance, holder=holder, kind="refund_holder", amount=100, reason="x")
+        services.adjustment_request(actor=finance, holder=holder, kind="refund_holder", amount=100, reason="x")
     with pytest.raises(BusinessError, match="already closed"):
         services.account_close(actor=finance, holder=holder, reason="again")
     assert snapshot() == before

@@ -12,6 +12,7 @@ from accounts import services
 from accounts.errors import BusinessError
 from accounts.models import AuditLog, CardType, FeeSchedule, Journal
 from tests.accounts.helpers import (
+    adjust,
     at,
     balance,
     fast_password_hashing,  # noqa: F401
@@ -62,7 +63,7 @@ def test_new_card_fee_paid_from_the_purse_leaves_card_and_account_equal_R_FEE_1(
     holder = formal_card(staff).holder
     services.account_close(actor=finance, holder=holder, reason="left")
     services.holder_reopen(actor=staff, holder=holder, reason="back")
-    services.account_adjust(actor=finance, holder=holder, kind="refund_holder", amount=5000, reason="bank diff")
+    adjust(holder, "refund_holder", 5000, by=finance, reason="bank diff")
     card = services.card_issue_formal(actor=staff, holder=holder, fee_payment="purse")
     purse = purse_of(card)
     assert purse.account.balance == 2000

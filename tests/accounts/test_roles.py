@@ -14,6 +14,7 @@ from accounts.errors import BusinessError, InsufficientFunds, NotAllowed
 from accounts.models import AuditLog, CardType, FeeSchedule, LedgerAccount
 from accounts.setup import ROLE_NAMES, ROLES, reference_data_ensure, role_group
 from tests.accounts.helpers import (
+    adjust,
     consumption_card,
     fast_password_hashing,  # noqa: F401
     formal_card,
@@ -96,7 +97,7 @@ def test_card_centre_staff_cannot_close_accounts_or_adjust(staff):
         services.account_close(actor=staff, card=anonymous, payout="cash", reason="x")
     for kind in ("debit_bank_card", "debit_campus_card", "holder_pays_in", "refund_holder"):
         with pytest.raises(NotAllowed):
-            services.account_adjust(actor=staff, holder=card.holder, kind=kind, amount=100, reason="x")
+            services.adjustment_request(actor=staff, holder=card.holder, kind=kind, amount=100, reason="x")
     assert snapshot() == before
 
 
@@ -124,10 +125,11 @@ def test_unit_agent_imports_batches_but_issues_no_formal_card(make_user, staff):
 
 
 def test_super_admin_may_do_everything(superuser):
+    """Everything but approve its own adjustment (R-ADJ-1: tests/controls/test_adjustments.py)."""
     card = formal_card(superuser)
     services.card_report_loss(card=card, actor=superuser)
     new = services.card_replace(card=card, actor=superuser, reason="lost")
-    services.account_adjust(actor=superuser, holder=card.holder, kind="refund_holder", amount=10, reason="diff")
+    adjust(card.holder, "refund_holder", 10, by=superuser)
     services.account_close(actor=superuser, holder=new.holder, payout="cash", reason="left")
 
 
@@ -157,8 +159,9 @@ def _staff_actions(staff, finance):
                                                                  reason=REASON), "card_functions"),
         ("functions off", staff, lambda: services.card_functions_set(card=ctx["card"], actor=staff, functions=[],
                                                                      reason=REASON), "card_functions"),
-        ("adjust", finance, lambda: services.account_adjust(actor=finance, holder=card.holder, kind="refund_holder",
-                                                            amount=100, reason=REASON), "account_adjust"),
+        ("adjust", finance, lambda: services.adjustment_request(actor=finance, holder=card.holder,
+                                                                kind="refund_holder", amount=100, reason=REASON),
+         "adjustment_request"),
         ("holder update", staff, lambda: services.holder_update(actor=staff, holder=card.holder, reason=REASON,
                                                                 name="改名"), "holder_update"),
         ("close", finance, lambda: services.account_close(actor=finance, holder=card.holder, reason=REASON),

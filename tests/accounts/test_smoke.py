@@ -2,6 +2,7 @@ import pytest
 
 from accounts import services
 from accounts.models import CardStatus, CardType, LedgerAccount
+from tests.accounts.helpers import adjust
 from tests.factories import HolderFactory, UnitFactory
 
 
@@ -14,7 +15,7 @@ def test_formal_issue_loss_replace_close(staff, finance):
     new = services.card_replace(card=card, actor=staff, reason="lost", fee_payment="cash")
     assert new.card_type == CardType.FORMAL and new.card_no != card.card_no
     assert LedgerAccount.objects.get(kind="card_fee").balance == 3000
-    services.account_adjust(actor=finance, holder=holder, kind="refund_holder", amount=500, reason="bank diff")
+    adjust(holder, "refund_holder", 500, by=finance, reason="bank diff")
     services.account_close(actor=finance, holder=holder, reason="graduated")
     holder.refresh_from_db()
     assert holder.status == "closed"

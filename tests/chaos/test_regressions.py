@@ -176,14 +176,15 @@ def test_r_term_3_pending_credit_written_once_when_two_top_up_points_take_the_ca
     takes the second as more_than_pending). The simulator claims the card before it asks."""
     import asyncio
 
-    from accounts import services as acc
     from terminals import simulator
     from terminals.models import Record
     from terminals.services import terminal_add
 
     cashier = make_user("cashier1", "cash_operator")
     card = funded_card(1000)
-    acc.account_adjust(actor=admin_user, holder=card.holder, kind="refund_holder", amount=3000, reason="bank reconciliation")
+    from tests.accounts.helpers import adjust
+
+    adjust(card.holder, "refund_holder", 3000, by=admin_user)
     specs = []
     for _ in range(2):
         terminal, key = terminal_add(actor=admin_user, merchant=merchants[simulator.K.TOPUP])

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from accounts.services import Adjustment, card_issue_formal
+from accounts.models import AdjustmentRequest
+from accounts.services import Adjustment, adjustment_request, card_issue_formal
 from settlement import services
-from settlement.models import AdjustmentRequest, Correction
+from settlement.models import Correction
 from tests.factories import HolderFactory
 
 pytestmark = pytest.mark.django_db
@@ -35,15 +36,14 @@ def test_r_adj_1_second_person_rejects_an_adjustment_in_the_admin(client, make_u
     asker, other = make_user("fin_ask", "finance"), make_user("fin_other", "finance")
     holder = HolderFactory()
     card_issue_formal(actor=superuser, holder=holder)
-    req = services.adjustment_request(actor=asker, holder=holder, kind=Adjustment.DEBIT_BANK_CARD, amount=500,
-                                      reason="对帐差异")
+    req = adjustment_request(actor=asker, holder=holder, kind=Adjustment.DEBIT_BANK_CARD, amount=500, reason="对帐差异")
     client.force_login(asker)
-    resp = client.post(f"/admin/settlement/adjustmentrequest/{req.pk}/reject/", {"text": "自己驳回"})
+    resp = client.post(f"/admin/accounts/adjustmentrequest/{req.pk}/reject/", {"text": "自己驳回"})
     assert resp.status_code == 200  # the asker may not decide (two-person rule)
     req.refresh_from_db()
     assert req.status == AdjustmentRequest.Status.PENDING
     client.force_login(other)
-    resp = client.post(f"/admin/settlement/adjustmentrequest/{req.pk}/reject/", {"text": "银行记录无误"})
+    resp = client.post(f"/admin/accounts/adjustmentrequest/{req.pk}/reject/", {"text": "银行记录无误"})
     assert resp.status_code == 302
     req.refresh_from_db()
     assert req.status == AdjustmentRequest.Status.REJECTED and req.decided_by == other

@@ -12,11 +12,11 @@ import pytest
 from django.utils import timezone
 from openpyxl import load_workbook
 
-from accounts.models import AuditLog
-from accounts.services import Adjustment, card_issue_formal
+from accounts.models import AdjustmentRequest, AuditLog
+from accounts.services import Adjustment, adjustment_request, card_issue_formal
 from merchants.services import merchant_create
 from settlement import services
-from settlement.models import AdjustmentRequest, Statement
+from settlement.models import Statement
 from tests.accounts.helpers import fund
 from tests.factories import HolderFactory
 
@@ -37,8 +37,8 @@ def fin_b(make_user):
 def request_800(fin_a, superuser):
     holder = HolderFactory()
     card_issue_formal(actor=superuser, holder=holder)
-    return services.adjustment_request(actor=fin_a, holder=holder, kind=Adjustment.REFUND_HOLDER, amount=800,
-                                       reason="银行重复扣款", bank_ref="BK-77")
+    return adjustment_request(actor=fin_a, holder=holder, kind=Adjustment.REFUND_HOLDER, amount=800,
+                              reason="银行重复扣款", bank_ref="BK-77")
 
 
 def test_r_adj_1_second_person_approves_on_the_desk(client, fin_a, fin_b, request_800):

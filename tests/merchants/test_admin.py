@@ -75,7 +75,7 @@ def test_admin_edit_merchant_goes_through_the_service_with_audit(client, root, m
 
     client.force_login(root)
     response = client.post(reverse("admin:merchants_merchant_change", args=[merchant.pk]), {
-        "name": merchant.name, "kind": merchant.kind, "internal": "on", "unit": unit.pk, "location": "",
+        "name": merchant.name, "kind": merchant.kind, "internal": "on", "unit": unit.pk, "location": "二楼西侧",
         "settlement_months": 1, "bank_name": "建设银行", "bank_account_name": "后勤集团",
         "bank_account_no": "6227000000001111",
         "users-TOTAL_FORMS": 1, "users-INITIAL_FORMS": 1, "users-0-id": merchant.users.get().pk,
@@ -83,5 +83,6 @@ def test_admin_edit_merchant_goes_through_the_service_with_audit(client, root, m
         "applications-TOTAL_FORMS": 0, "applications-INITIAL_FORMS": 0})
     assert response.status_code == 302, response.content.decode()[:3000]
     merchant.refresh_from_db()
-    assert merchant.bank_name == "建设银行" and merchant.bank_account_no == "6227000000001111"
+    assert merchant.location == "二楼西侧"  # edited; the bank fields are read-only here (M§42, a change form)
+    assert merchant.bank_name == "工商银行" and merchant.bank_account_no == "6222020200001234567"
     assert AuditLog.objects.filter(action="merchant_update", actor=root).exists()

@@ -44,14 +44,16 @@ def test_merchant_create_validates(root, staff, fin):
         services.merchant_create(actor=fin, code="B5", name="x", kind=1)
 
 
-def test_merchant_update_audits_and_masks_the_account_number(merchant, root):
-    services.merchant_update(actor=root, merchant=merchant, reason="银行更正", bank_account_no="6222029999998888",
-                             settlement_months=2)
+def test_merchant_update_audits_and_refuses_the_account_number(merchant, root):
+    """M§42: the bank account changes only through an approved change form (tests/controls/test_merchant_payout.py)."""
+    with pytest.raises(NotAllowed, match="M§42"):
+        services.merchant_update(actor=root, merchant=merchant, reason="银行更正", bank_account_no="6222029999998888")
+    services.merchant_update(actor=root, merchant=merchant, reason="按月改双月", settlement_months=2,
+                             bank_account_no=merchant.bank_account_no)  # unchanged: no refusal
     merchant.refresh_from_db()
-    assert merchant.bank_account_no == "6222029999998888" and merchant.settlement_months == 2
+    assert merchant.bank_account_no == "6222020200001234567" and merchant.settlement_months == 2
     log = AuditLog.objects.filter(action="merchant_update").latest("id")
-    assert log.actor == root and log.reason == "银行更正"
-    assert log.data["changed"]["bank_account_no"][1].endswith("8888") and "62220299" not in str(log.data)
+    assert log.actor == root and log.reason == "按月改双月" and "bank_account_no" not in log.data["changed"]
     with pytest.raises(BusinessError):  # status changes only through the forms
         services.merchant_update(actor=root, merchant=merchant, status=Merchant.Status.REVOKED)
 

@@ -17,9 +17,10 @@ def test_r_day_1_staff_run_the_close_and_download_reports_from_the_admin(client,
     t.send([t.purchase(card, 300)])
     travel(after_midnight(today))
     client.force_login(admin_user)
-    for name in ("dayclose", "closeexception", "statement", "correction", "adjustmentrequest", "refund",
-                 "merchantpolicy", "graduationclosure"):
+    for name in ("dayclose", "closeexception", "statement", "correction", "refund", "merchantpolicy",
+                 "graduationclosure"):
         assert client.get(f"/admin/settlement/{name}/").status_code == 200, name
+    assert client.get("/admin/accounts/adjustmentrequest/").status_code == 200
     r = client.post("/admin/settlement/dayclose/run/", {"day": today.isoformat()})
     assert r.status_code == 302 and DayClose.objects.get(day=today).records == 1
     r = client.post("/admin/settlement/dayclose/run/", {"day": after_midnight(today).date().isoformat()})

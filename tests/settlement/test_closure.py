@@ -6,11 +6,12 @@ import io
 
 import pytest
 
+from accounts import services as accounts_services
 from accounts.errors import BusinessError
-from accounts.models import Cardholder, LedgerAccount
+from accounts.models import AdjustmentRequest, Cardholder, LedgerAccount
 from accounts.services import Adjustment, card_issue_formal
 from settlement import reports, services
-from settlement.models import AdjustmentRequest, ClosureLine
+from settlement.models import ClosureLine
 from tests.accounts.helpers import fund
 from tests.factories import HolderFactory
 
@@ -48,17 +49,18 @@ def test_r_close_2_cohort_closed_paid_to_bank_cards_and_holders_without_one_list
 def test_r_adj_1_adjustment_needs_a_second_person(admin_user, finance2):
     holder = HolderFactory()
     card_issue_formal(actor=admin_user, holder=holder)
-    req = services.adjustment_request(actor=admin_user, holder=holder, kind=Adjustment.REFUND_HOLDER, amount=800,
+    req = accounts_services.adjustment_request(actor=admin_user, holder=holder, kind=Adjustment.REFUND_HOLDER, amount=800,
                                       reason="bank debited twice", bank_ref="BK-77")
     with pytest.raises(BusinessError, match="someone other"):
-        services.adjustment_decide(actor=admin_user, request=req, approve=True)
-    req = services.adjustment_decide(actor=finance2, request=req, approve=True)
+        accounts_services.adjustment_decide(actor=admin_user, request=req, approve=True)
+    req = accounts_services.adjustment_decide(actor=finance2, request=req, approve=True)
     assert req.status == AdjustmentRequest.Status.APPROVED and req.journal is not None
     assert holder.purse.account.__class__.objects.get(pk=holder.purse.account_id).balance == 800
     with pytest.raises(BusinessError):
-        services.adjustment_decide(actor=finance2, request=req, approve=False, note="late")
+        accounts_services.adjustment_decide(actor=finance2, request=req, approve=False, note="late")
     with pytest.raises(BusinessError, match="Unknown"):
-        services.adjustment_request(actor=admin_user, holder=holder, kind="gift", amount=1, reason="x")
-    other = services.adjustment_request(actor=admin_user, holder=holder, kind=Adjustment.DEBIT_BANK_CARD, amount=5,
-                                        reason="check")
-    assert services.adjustment_decide(actor=finance2, request=other, approve=False, note="bank was right").journal is None
+        accounts_services.adjustment_request(actor=admin_user, holder=holder, kind="gift", amount=1, reason="x")
+    other = accounts_services.adjustment_request(actor=admin_user, holder=holder, kind=Adjustment.DEBIT_BANK_CARD,
+                                                 amount=5, reason="check")
+    decided = accounts_services.adjustment_decide(actor=finance2, request=other, approve=False, note="bank was right")
+    assert decided.journal is None

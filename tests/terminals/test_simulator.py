@@ -13,6 +13,7 @@ from accounts.models import CardType
 from terminals import simulator
 from terminals.models import Batch, Record, RecordConflict
 from terminals.simulator import SHANGHAI, SimConfig, Simulation
+from tests.accounts.helpers import adjust
 
 K = simulator.K
 
@@ -37,8 +38,7 @@ def sim_cards(admin_user, funded_card):
     cards = [funded_card(20000) for _ in range(8)]
     cards += [funded_card(15000, CardType.CONSUMPTION) for _ in range(6)]
     cards += [funded_card(0) for _ in range(3)]
-    acc.account_adjust(actor=admin_user, holder=cards[-1].holder, kind="refund_holder", amount=3000,
-                       reason="bank reconciliation")
+    adjust(cards[-1].holder, "refund_holder", 3000, by=admin_user)
     return cards
 
 

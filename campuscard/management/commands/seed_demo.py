@@ -108,8 +108,10 @@ class Command(BaseCommand):
         # One hash for every demo holder: PBKDF2 is slow on purpose, 300 of them would take a minute.
         Cardholder.objects.update(kiosk_password=make_password(DEMO_KIOSK_PASSWORD))
         for holder in Cardholder.objects.filter(status="active")[:40]:
-            services.account_adjust(actor=admin, holder=holder, kind="refund_holder",
-                                    amount=rng.randint(1, 500) * 100, reason="演示：银行对帐补款")
+            # R-ADJ-1: finance asks, the super admin approves (never the same person).
+            request = services.adjustment_request(actor=users["finance"], holder=holder, kind="refund_holder",
+                                                  amount=rng.randint(1, 500) * 100, reason="演示：银行对帐补款")
+            services.adjustment_decide(actor=admin, request=request, approve=True)
         for card in formal_cards[:5]:
             services.card_report_loss(card=card, channel="kiosk", reason="演示挂失")
         for card in formal_cards[5:8]:
