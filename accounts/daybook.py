@@ -126,23 +126,26 @@ def kind_movements_between(*, after: dt.date | None, before: dt.date) -> dict[st
         return {k: int(v) for k, v in cur.fetchall()}
 
 
-def day_postings(*, day: dt.date, kind: str, limit: int = 500) -> tuple[int, list[dict]]:
-    """The day's postings on accounts of one kind, for the day-close page: how many, and the first
-    `limit` with their journal and account (debit-positive amounts)."""
+def day_postings(*, day: dt.date, kind: str, account_id: int | None = None,
+                 limit: int = 500) -> tuple[int, list[dict]]:
+    """The day's postings on accounts of one kind (or one account of it), for the day-close page:
+    how many, and the first `limit` with their journal and account (debit-positive amounts)."""
+    where = "j.business_day = %s AND a.kind = %s AND (%s::bigint IS NULL OR a.id = %s)"
+    params = [day, kind, account_id, account_id]
     with connection.cursor() as cur:
         cur.execute(
-            """SELECT COUNT(*) FROM accounts_posting p
-               JOIN accounts_journal j ON j.id = p.journal_id JOIN accounts_ledgeraccount a ON a.id = p.account_id
-               WHERE j.business_day = %s AND a.kind = %s""",
-            [day, kind],
+            f"""SELECT COUNT(*) FROM accounts_posting p
+                JOIN accounts_journal j ON j.id = p.journal_id JOIN accounts_ledgeraccount a ON a.id = p.account_id
+                WHERE {where}""",
+            params,
         )
         count = cur.fetchone()[0]
         cur.execute(
-            """SELECT j.id, j.kind, j.created_at, j.reason, a.id, a.code, a.name, p.amount
-               FROM accounts_posting p
-               JOIN accounts_journal j ON j.id = p.journal_id JOIN accounts_ledgeraccount a ON a.id = p.account_id
-               WHERE j.business_day = %s AND a.kind = %s ORDER BY j.id, p.id LIMIT %s""",
-            [day, kind, limit],
+            f"""SELECT j.id, j.kind, j.created_at, j.reason, a.id, a.code, a.name, p.amount
+                FROM accounts_posting p
+                JOIN accounts_journal j ON j.id = p.journal_id JOIN accounts_ledgeraccount a ON a.id = p.account_id
+                WHERE {where} ORDER BY j.id, p.id LIMIT %s""",
+            [*params, limit],
         )
         rows = [{"journal_id": jid, "journal_kind": jk, "at": at, "reason": reason, "account_id": aid,
                  "account_code": code, "account_name": name, "amount": int(amount)}
@@ -169,6 +172,13 @@ def day_account_movements(*, day: dt.date, exclude_kinds=("purse",)) -> list[dic
              "journals": n}
             for a, k, op, jk, src, m, n in cur.fetchall()
         ]
+
+
+def accounts_named(*, account_ids) -> dict[int, dict]:
+    """id -> {code, name, kind} of ledger accounts, for naming them on the day-close page."""
+    from .models import LedgerAccount
+
+    return {a["id"]: a for a in LedgerAccount.objects.filter(id__in=list(account_ids)).values("id", "code", "name", "kind")}
 
 
 def purse_day_query(*, day: dt.date) -> tuple[str, list]:

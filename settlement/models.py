@@ -274,7 +274,7 @@ class CloseException(models.Model):
         permissions = [("resolve_closeexception", _("Can resolve close exceptions"))]
 
     def __str__(self):
-        return f"{self.day} {self.get_kind_display()} {self.ref}"
+        return f"{self.day} {self.get_kind_display()} #{self.pk}"
 
 
 class Statement(models.Model):

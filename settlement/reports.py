@@ -254,5 +254,7 @@ def closure_unpaid_table(*, closure: GraduationClosure) -> Table:
     table = Table(title=f"{_('未能关闭的账户')} {closure.cohort}", headers=[_("学号"), _("姓名"), _("余额(元)"),
                                                                       _("原因")], money={2})
     for line in closure.lines.exclude(status__in=[ClosureLine.Status.PAID, ClosureLine.Status.CLOSED]).select_related("holder"):
-        table.rows.append([line.holder.number, line.holder.name, line.amount, line.detail or line.get_status_display()])
+        why = line.get_status_display() + (f": {line.detail}" if line.status == ClosureLine.Status.FAILED and line.detail
+                                           else "")
+        table.rows.append([line.holder.number, line.holder.name, line.amount, why])
     return table

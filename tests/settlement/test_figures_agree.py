@@ -162,7 +162,7 @@ def test_r_day_1_admin_day_close_and_its_files_show_the_ledger(mixed_day, client
     assert header_of(listing, "purchase_yuan") == "消费额(元)"
     assert cell_of(listing, "purchase_yuan") == yuan(led["charged"])
     page = client.get(f"/admin/settlement/dayclose/{dc.pk}/change/").content.decode()
-    assert {f: int(readonly(page, f)) for f in ("purchase_amount", "settled", "surcharge_amount", "held_amount")} == {
+    assert {f: fen_text(figure(page, f)) for f in ("purchase_amount", "settled", "surcharge_amount", "held_amount")} == {
         "purchase_amount": led["charged"], "settled": led["settled"], "surcharge_amount": led["surcharge"],
         "held_amount": led["held"]}
 
@@ -231,8 +231,8 @@ def test_r_set_2_settlement_statement_on_screen_and_in_every_file_shows_the_ledg
     admin_list = client.get("/admin/settlement/statement/").content.decode()
     for st in Statement.objects.all():
         k = codes.get(st.merchant.code if st.merchant_id else "", "surcharge")
-        assert int(cell_of(admin_list, "consumption", row_link=f"/{st.pk}/change/")) == want[k][0]
-        assert int(cell_of(admin_list, "net", row_link=f"/{st.pk}/change/")) == want[k][4]
+        assert fen_text(cell_of(admin_list, "consumption", row_link=f"/{st.pk}/change/")) == want[k][0]
+        assert fen_text(cell_of(admin_list, "net", row_link=f"/{st.pk}/change/")) == want[k][4]
 
     xlsx = load_workbook(io.BytesIO(client.get(f"/finance/reports/settlement.xlsx?start={day}&end={day}").content)).active
     csv_rows = read_csv(client.get(f"/finance/reports/settlement.csv?start={day}&end={day}").content)
@@ -381,9 +381,9 @@ def cell_of(html: str, field: str, row_link: str = "") -> str:
                 if f"field-{field}" in r["classes"] and any(link.endswith(row_link) for link in r["links"]))
 
 
-def readonly(html: str, field: str) -> str:
-    """A read-only field's value on an admin change page."""
-    m = re.search(rf'class="[^"]*field-{field}\b.*?<div class="readonly">(.*?)</div>', html, re.S)
+def figure(html: str, field: str) -> str:
+    """One of the day-close page's figures (in yuan)."""
+    m = re.search(rf'class="[^"]*field-{field}\b[^"]*"><dt>.*?</dt><dd[^>]*>(.*?)</dd>', html, re.S)
     return m[1].strip()
 
 
