@@ -192,6 +192,70 @@ def test_r_day_1_admin_day_close_and_its_files_show_the_ledger(mixed_day, client
     assert led["charged"] == dc.purchase_amount
 
 
+def ledger_trial_balance(day: dt.date) -> dict[str, dict]:
+    """Per account kind, from the postings alone (debit-positive): opening (every earlier day),
+    the day's debits and credits, closing."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute(
+            """SELECT a.kind, COALESCE(SUM(p.amount) FILTER (WHERE j.business_day < %s), 0),
+                      COALESCE(SUM(p.amount) FILTER (WHERE j.business_day = %s AND p.amount > 0), 0),
+                      COALESCE(-SUM(p.amount) FILTER (WHERE j.business_day = %s AND p.amount < 0), 0)
+               FROM accounts_posting p JOIN accounts_journal j ON j.id = p.journal_id
+               JOIN accounts_ledgeraccount a ON a.id = p.account_id WHERE j.business_day <= %s GROUP BY 1""",
+            [day, day, day, day])
+        return {k: {"opening": int(o), "debit": int(d), "credit": int(c), "closing": int(o) + int(d) - int(c)}
+                for k, o, d, c in cur.fetchall() if o or d or c}
+
+
+def test_r_day_1_trial_balance_on_the_page_and_in_the_report_is_the_ledger(mixed_day, client, admin_user):
+    """R-DAY-1: the day-close page's 试算平衡表 and the report's (XLSX, CSV) show, per account kind and
+    in total, the ledger's opening, debits, credits and closing for the day; the totals balance."""
+    day, dc = mixed_day["day"], mixed_day["close"]
+    led = ledger_trial_balance(day)
+    assert {r.kind: {"opening": r.opening, "debit": r.debit, "credit": r.credit, "closing": r.closing}
+            for r in dc.trial_balance.all()} == led
+    debit, credit = sum(v["debit"] for v in led.values()), sum(v["credit"] for v in led.values())
+    assert debit == credit > 0
+
+    def sides(amount):  # a debit-positive balance as (debit column, credit column) in fen
+        return (amount, 0) if amount >= 0 else (0, -amount)
+
+    want = {k: (*sides(v["opening"]), v["debit"], v["credit"], *sides(v["closing"])) for k, v in led.items()}
+    want_total = tuple(sum(w[i] for w in want.values()) for i in range(6))
+    assert want_total[2] == debit and want_total[0] == want_total[1] and want_total[4] == want_total[5]
+
+    client.force_login(admin_user)
+    page = client.get(f"/admin/settlement/dayclose/{dc.pk}/change/").content.decode()
+    parsed = _parse(page).tables["trial-balance"]
+    rows = {r["cells"][0]: r["cells"] for r in parsed if r["cells"] and r["cells"][0]}
+    from django.utils import translation
+
+    from settlement.day_detail import account_kind_label as label
+
+    def account_kind_label(kind):  # as the Chinese page and report name it
+        with translation.override("zh-hans"):
+            return label(kind)
+
+    for kind, w in want.items():
+        cells = rows[account_kind_label(kind)]
+        assert tuple(fen_text(c) if c else 0 for c in cells[1:7]) == w, kind
+    assert tuple(fen_text(c) for c in rows["合计"][1:7]) == want_total
+    assert 'id="trial-check"' in page and "✓" in page
+
+    xlsx = client.get(f"/admin/settlement/dayclose/{dc.pk}/report.xlsx")
+    sheet = [list(r) for r in load_workbook(io.BytesIO(xlsx.content)).active.iter_rows(values_only=True)]
+    csv_rows = read_csv(client.get(f"/finance/reports/day-close.csv?day={day}").content)
+    for table, to_fen in ((sheet, lambda v: fen(v) if v is not None else 0),
+                          (csv_rows, lambda v: fen_text(v) if v else 0)):
+        start = next(i for i, r in enumerate(table) if r and r[0] and str(r[0]).startswith("试算平衡表"))
+        body = {r[0]: r for r in table[start + 2:] if r and r[0]}
+        for kind, w in want.items():
+            assert tuple(to_fen(v) for v in body[account_kind_label(kind)][1:7]) == w, kind
+        assert tuple(to_fen(v) for v in body["合计"][1:7]) == want_total
+
+
 # --- the settlement statement ------------------------------------------------------------------
 
 def expected_statements(led: dict) -> dict:
