@@ -210,3 +210,13 @@ def test_r_day_1_finance_desk_and_portal_in_chinese_show_labels_yuan_and_no_code
             assert r.status_code == 200, url
             found[f"{k} {url}"] = problems_on(r.content.decode(), typed, root_tag="main")
     assert {k: v for k, v in found.items() if v} == {}
+
+
+def test_r_day_1_day_close_page_reads_in_english_too(day_with_differences, client, admin_user):
+    client.force_login(admin_user)
+    client.cookies["django_language"] = "en"
+    dc = day_with_differences["second"]
+    page = client.get(reverse("admin:settlement_dayclose_change", args=[dc.pk]), HTTP_ACCEPT_LANGUAGE="en").content
+    page = page.decode()
+    assert "Trial balance" in page and "The trial balance does not balance" in page
+    assert "Opening 0.07 yuan rebuilt from its balance" in page
