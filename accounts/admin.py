@@ -12,6 +12,7 @@ from django.contrib import admin
 from django.db.models import Q, Sum
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils.functional import lazy
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
@@ -47,6 +48,49 @@ class ReadOnlyMixin:
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+def _yuan_label(field):
+    """A money field's label for people: its verbose name with (fen)/(分) read as (yuan)/(元)."""
+    def label():
+        text = str(field.verbose_name)
+        for fen, yuan_ in (("(fen)", "(yuan)"), ("(分)", "(元)"), ("（分）", "（元）")):
+            text = text.replace(fen, yuan_)
+        return text
+    return lazy(label, str)()
+
+
+def yuan_display(model, name: str):
+    """An admin column / read-only field showing the integer-fen model field `name` in yuan; it
+    keeps the field's name, so its column and field CSS classes and its ordering stay the same."""
+    field = model._meta.get_field(name)
+
+    def show(obj):
+        return yuan(getattr(obj, name))
+
+    show.__name__ = name
+    show.short_description = _yuan_label(field)
+    show.admin_order_field = name
+    return show
+
+
+class YuanFieldsMixin:
+    """Shows the fields named in `yuan_fields` (integer fen in the database) in yuan wherever the
+    admin shows them: list columns and read-only change pages. Staff never read fen."""
+
+    yuan_fields: tuple[str, ...] = ()
+
+    def _in_yuan(self, names):
+        return [yuan_display(self.model, n) if isinstance(n, str) and n in self.yuan_fields else n for n in names]
+
+    def get_list_display(self, request):
+        return self._in_yuan(super().get_list_display(request))
+
+    def get_readonly_fields(self, request, obj=None):
+        return self._in_yuan(super().get_readonly_fields(request, obj))
+
+    def get_exclude(self, request, obj=None):
+        return [*(super().get_exclude(request, obj) or ()), *self.yuan_fields]
 
 
 class ServiceFormMixin:
@@ -521,15 +565,39 @@ class JournalAdmin(ReadOnlyMixin, admin.ModelAdmin):
         return yuan(journal.debit_total or 0)
 
 
+class _LabelledFilter(admin.SimpleListFilter):
+    """A filter over a code column that lists the codes present by their labels."""
+
+    label_of = staticmethod(str)
+
+    def lookups(self, request, model_admin):
+        codes = model_admin.get_queryset(request).order_by().values_list(self.parameter_name, flat=True).distinct()
+        return sorted(((c, self.label_of(c)) for c in codes), key=lambda x: str(x[1]))
+
+    def queryset(self, request, queryset):
+        return queryset.filter(**{self.parameter_name: self.value()}) if self.value() else queryset
+
+
+class AuditChannelFilter(_LabelledFilter):
+    title, parameter_name = _("channel"), "channel"
+    label_of = staticmethod(admin_views.audit_channel_label)
+
+
+class AuditActionFilter(_LabelledFilter):
+    title, parameter_name = _("action"), "action"
+    label_of = staticmethod(admin_views.audit_action_label)
+
+
 @admin.register(AuditLog)
 class AuditLogAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("at", "action_display", "channel", "actor", "holder_link", "card_link", "reason")
-    list_filter = ("channel", "action")
+    list_display = ("at", "action_display", "channel_display", "actor", "holder_link", "card_link", "reason")
+    list_filter = (AuditChannelFilter, AuditActionFilter)
     list_select_related = ("actor", "holder", "card")
     search_fields = ("reason",)  # see get_search_results
     search_help_text = _("Card number, staff/student number or words of the reason.")
     date_hierarchy = "at"
-    fields = ("at", "action_display", "channel", "actor", "holder_link", "card_link", "journal", "reason", "details")
+    fields = ("at", "action_display", "channel_display", "actor", "holder_link", "card_link", "journal", "reason",
+              "details")
     readonly_fields = fields
 
     def get_search_results(self, request, queryset, search_term):
@@ -544,6 +612,10 @@ class AuditLogAdmin(ReadOnlyMixin, admin.ModelAdmin):
     @admin.display(description=_("action"), ordering="action")
     def action_display(self, entry):
         return admin_views.audit_action_label(entry.action)
+
+    @admin.display(description=_("channel"), ordering="channel")
+    def channel_display(self, entry):
+        return admin_views.audit_channel_label(entry.channel)
 
     @admin.display(description=_("cardholder"))
     def holder_link(self, entry):

@@ -66,6 +66,44 @@ CHANNEL_LABELS = {
     "system": _("System"),
     "terminal": _("Terminal"),
 }
+# The other apps' audit actions (terminals, merchants, settlement, the API), for the same log.
+OTHER_ACTION_LABELS = {
+    "record_post": _("Records posted by staff"),
+    "record_reject": _("Records rejected by staff"),
+    "cardflag_resolve": _("Card-vs-account flag resolved"),
+    "lostrange_resolve": _("Lost records dealt with"),
+    "offline_authorise": _("Offline operation authorised"),
+    "surcharge_rate_add": _("Surcharge rates set"),
+    "terminal_add": _("Terminal registered"),
+    "terminal_assign": _("Terminal assigned"),
+    "terminal_key_rotate": _("Terminal key rotated"),
+    "terminal_status": _("Terminal status changed"),
+    "merchant_create": _("Merchant created"),
+    "merchant_update": _("Merchant changed"),
+    "merchant_status": _("Merchant status changed"),
+    "merchant_user_add": _("Merchant user added"),
+    "merchant_user_remove": _("Merchant user removed"),
+    "application_submit": _("Merchant form submitted"),
+    "application_decide": _("Merchant form decided"),
+    "unit_approver_add": _("Unit approver added"),
+    "day_close": _("Daily close run"),
+    "close_exception_resolve": _("Close difference resolved"),
+    "settlement_compute": _("Settlements computed"),
+    "statement_apply": _("Settlement applied for"),
+    "statement_check": _("Settlement checked"),
+    "statement_approve": _("Settlement approved"),
+    "statement_pay": _("Settlement paid"),
+    "merchant_refund": _("Merchant refund"),
+    "merchant_offender": _("Repeat duplicate-charge offender set"),
+    "correction_request": _("Correction form filed"),
+    "correction_decide": _("Correction form decided"),
+    "adjustment_request": _("Adjustment requested"),
+    "adjustment_decide": _("Adjustment decided"),
+    "graduation_close": _("Graduating cohort closed"),
+    "kiosk_locked": _("Kiosk login locked"),
+    "api_client_create": _("API client created"),
+    "api_client_rotate": _("API token rotated"),
+}
 MONEY_KEYS = {"fee", "amount", "previous"}  # audit details that are fen
 DETAIL_KEY_LABELS = {
     "fee": _("fee (yuan)"),
@@ -94,7 +132,11 @@ DETAIL_KEY_LABELS = {
 
 
 def audit_action_label(action: str) -> str:
-    return str(AUDIT_ACTION_LABELS.get(action, action))
+    return str(AUDIT_ACTION_LABELS.get(action) or OTHER_ACTION_LABELS.get(action) or action)
+
+
+def audit_channel_label(channel: str) -> str:
+    return str(CHANNEL_LABELS.get(channel, channel))
 
 
 def audit_details(data: dict) -> str:

@@ -74,18 +74,83 @@ def days_closed(*, start: dt.date, end: dt.date) -> set[dt.date]:
 # --- set-based reads of one day ------------------------------------------------------------
 
 def day_trial_balance(*, day: dt.date) -> list[dict]:
-    """Per ledger-account kind: debits, credits and postings of the day. Σ debits = Σ credits."""
+    """The day's trial balance (试算平衡表) per ledger-account kind: the balance at the start and the
+    end of the day and the day's debits, credits and postings. Balances are debit-positive (Σ of
+    the postings; a credit balance is negative), so Σ opening = Σ closing = 0 and Σ debit = Σ
+    credit over all kinds. The closing is each account's balance now less what later days moved,
+    in one statement (one snapshot), so journals of today being posted meanwhile change nothing.
+    Kinds with no balance and no movement are left out; any kind of account there is is listed."""
     with connection.cursor() as cur:
         cur.execute(
-            """SELECT a.kind, COALESCE(SUM(p.amount) FILTER (WHERE p.amount > 0), 0),
-                      COALESCE(-SUM(p.amount) FILTER (WHERE p.amount < 0), 0), COUNT(*)
+            """WITH moved AS (
+                   SELECT p.account_id,
+                          SUM(p.amount) FILTER (WHERE j.business_day = %(day)s AND p.amount > 0) AS debit,
+                          -SUM(p.amount) FILTER (WHERE j.business_day = %(day)s AND p.amount < 0) AS credit,
+                          COUNT(*) FILTER (WHERE j.business_day = %(day)s) AS postings,
+                          SUM(p.amount) FILTER (WHERE j.business_day > %(day)s) AS later
+                   FROM accounts_journal j JOIN accounts_posting p ON p.journal_id = j.id
+                   WHERE j.business_day >= %(day)s
+                   GROUP BY p.account_id)
+               SELECT a.kind, SUM(a.normal * a.balance - COALESCE(m.later, 0)),
+                      COALESCE(SUM(m.debit), 0), COALESCE(SUM(m.credit), 0), COALESCE(SUM(m.postings), 0)
+               FROM accounts_ledgeraccount a LEFT JOIN moved m ON m.account_id = a.id
+               GROUP BY a.kind ORDER BY a.kind""",
+            {"day": day},
+        )
+        rows = []
+        for kind, closing, debit, credit, postings in cur.fetchall():
+            closing, debit, credit = int(closing), int(debit), int(credit)
+            opening = closing - debit + credit
+            if opening or debit or credit or closing:
+                rows.append({"kind": kind, "opening": opening, "debit": debit, "credit": credit, "closing": closing,
+                             "postings": int(postings)})
+        return rows
+
+
+def kind_movements_between(*, after: dt.date | None, before: dt.date) -> dict[str, int]:
+    """Per account kind, Σ postings (debit-positive) of the business days strictly between `after`
+    and `before` (all days before `before` when `after` is None): what a kind's balance moved
+    between a stored closing and a day's opening. Empty when the days are adjacent."""
+    if after is not None and after + dt.timedelta(days=1) >= before:
+        return {}
+    with connection.cursor() as cur:
+        cur.execute(
+            """SELECT a.kind, SUM(p.amount)
                FROM accounts_journal j
                JOIN accounts_posting p ON p.journal_id = j.id
                JOIN accounts_ledgeraccount a ON a.id = p.account_id
-               WHERE j.business_day = %s GROUP BY a.kind ORDER BY a.kind""",
-            [day],
+               WHERE j.business_day < %s AND (%s::date IS NULL OR j.business_day > %s)
+               GROUP BY a.kind""",
+            [before, after, after],
         )
-        return [{"kind": k, "debit": int(d), "credit": int(c), "postings": n} for k, d, c, n in cur.fetchall()]
+        return {k: int(v) for k, v in cur.fetchall()}
+
+
+def day_postings(*, day: dt.date, kind: str, account_id: int | None = None,
+                 limit: int = 500) -> tuple[int, list[dict]]:
+    """The day's postings on accounts of one kind (or one account of it), for the day-close page:
+    how many, and the first `limit` with their journal and account (debit-positive amounts)."""
+    where = "j.business_day = %s AND a.kind = %s AND (%s::bigint IS NULL OR a.id = %s)"
+    params = [day, kind, account_id, account_id]
+    with connection.cursor() as cur:
+        cur.execute(
+            f"""SELECT COUNT(*) FROM accounts_posting p
+                JOIN accounts_journal j ON j.id = p.journal_id JOIN accounts_ledgeraccount a ON a.id = p.account_id
+                WHERE {where}""",
+            params,
+        )
+        count = cur.fetchone()[0]
+        cur.execute(
+            f"""SELECT j.id, j.kind, j.created_at, j.reason, a.id, a.code, a.name, p.amount
+                FROM accounts_posting p
+                JOIN accounts_journal j ON j.id = p.journal_id JOIN accounts_ledgeraccount a ON a.id = p.account_id
+                WHERE {where} ORDER BY j.id, p.id LIMIT %s""",
+            [*params, limit],
+        )
+        rows = [{"journal_id": jid, "journal_kind": jk, "at": at, "reason": reason, "account_id": aid,
+                 "account_code": code, "account_name": name, "amount": int(amount)}
+                for jid, jk, at, reason, aid, code, name, amount in cur.fetchall()]
+    return count, rows
 
 
 def day_account_movements(*, day: dt.date, exclude_kinds=("purse",)) -> list[dict]:
@@ -107,6 +172,13 @@ def day_account_movements(*, day: dt.date, exclude_kinds=("purse",)) -> list[dic
              "journals": n}
             for a, k, op, jk, src, m, n in cur.fetchall()
         ]
+
+
+def accounts_named(*, account_ids) -> dict[int, dict]:
+    """id -> {code, name, kind} of ledger accounts, for naming them on the day-close page."""
+    from .models import LedgerAccount
+
+    return {a["id"]: a for a in LedgerAccount.objects.filter(id__in=list(account_ids)).values("id", "code", "name", "kind")}
 
 
 def purse_day_query(*, day: dt.date) -> tuple[str, list]:

@@ -12,6 +12,7 @@ from accounts.formatting import yuan
 from accounts.timeutil import BUSINESS_TZ, business_day
 from settlement import selectors as settlement_selectors
 from settlement.portal.charts import bar_chart
+from terminals import labels as terminal_labels
 from terminals import portal_selectors as tps
 
 
@@ -26,9 +27,7 @@ def dashboard_data(*, today: dt.date | None = None) -> dict:
     series = tps.records_daily(start=today - dt.timedelta(days=29), end=today)
     lag = tps.posting_lag()
     exceptions = tps.open_exceptions_by_kind()
-    close_exceptions: dict[str, int] = {}
-    for kind in settlement_selectors.day_exceptions_open().values_list("kind", flat=True):
-        close_exceptions[kind] = close_exceptions.get(kind, 0) + 1
+    close_exceptions = settlement_selectors.close_exceptions_open_by_kind()
     terminals = tps.terminals_needing_attention()
     today_totals = tps.records_on_day(day=today)
     return {
@@ -38,9 +37,10 @@ def dashboard_data(*, today: dt.date | None = None) -> dict:
         "amount_today": yuan(today_totals["amount"]),
         "lag": lag,
         "lag_seconds": int(lag["oldest_seconds"]),
-        "exceptions": exceptions,
-        "close_exceptions": dict(sorted(close_exceptions.items())),
-        "exceptions_total": sum(exceptions.values()) + sum(close_exceptions.values()),
+        # Labels, never the codes (terminals.labels, CloseException.Kind).
+        "exceptions": [{"label": terminal_labels.open_exception_label(k), "n": n} for k, n in exceptions.items()],
+        "close_exceptions": close_exceptions,
+        "exceptions_total": sum(exceptions.values()) + sum(x["n"] for x in close_exceptions),
         "terminals": terminals,
         "frozen_today": cards_frozen_on(today),
         "chart": bar_chart([(d["day"].strftime("%m-%d"), d["amount"]) for d in series]),

@@ -12,14 +12,15 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
-from accounts.admin import ReadOnlyMixin
+from accounts.admin import ReadOnlyMixin, YuanFieldsMixin
 from accounts.errors import BusinessError
 from accounts.formatting import yuan
+from accounts.forms import ADJUSTMENT_LABELS
 from accounts.models import AdjustmentRequest
 from accounts.services import adjustment_decide
 from merchants.models import Merchant
 
-from . import reports, selectors, services
+from . import day_detail, reports, selectors, services
 from .models import (
     CloseException,
     Correction,
@@ -101,8 +102,43 @@ class DayCloseAdmin(ReadOnlyMixin, admin.ModelAdmin):
         return yuan(obj.deposit_amount)
 
     def get_urls(self):
-        return [path("run/", self.admin_site.admin_view(self.run_view), name="settlement_dayclose_run"),
+        v = self.admin_site.admin_view
+        return [path("run/", v(self.run_view), name="settlement_dayclose_run"),
+                path("<int:pk>/postings/<str:kind>/", v(self.postings_view), name="settlement_dayclose_postings"),
+                path("<int:pk>/report.<str:fmt>", v(self.report_view), name="settlement_dayclose_report"),
                 *super().get_urls()]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """The day's close as a clerk reads it (settlement.day_detail): the trial balance in yuan,
+        the day against the previous closed day, the differences with links; no field dump."""
+        dc = self.get_object(request, object_id)
+        if dc is None or not self.has_view_permission(request, dc):
+            return super().change_view(request, object_id, form_url, extra_context)  # the admin's 404 / 403
+        ctx = {**self.admin_site.each_context(request), **day_detail.day_close_detail(dc=dc), "opts": self.opts,
+               "title": _("Daily close %(day)s") % {"day": dc.day}, "original": dc,
+               "can_run": self.has_run_permission(request),
+               "can_resolve": request.user.has_perm("settlement.resolve_closeexception")}
+        return TemplateResponse(request, "admin/settlement/dayclose/detail.html", ctx)
+
+    def postings_view(self, request, pk, kind):
+        dc = get_object_or_404(DayClose, pk=pk)
+        if not (self.has_view_permission(request, dc) and request.user.has_perm("accounts.view_journal")):
+            raise PermissionDenied
+        raw = request.GET.get("account") or ""
+        account_id = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 19 else None
+        ctx = {**self.admin_site.each_context(request), **day_detail.day_postings(dc=dc, kind=kind[:20],
+                                                                                  account_id=account_id),
+               "opts": self.opts, "original": dc}
+        ctx["title"] = _("%(kind)s: postings of %(day)s") % {"kind": ctx["kind_label"], "day": dc.day}
+        return TemplateResponse(request, "admin/settlement/dayclose/postings.html", ctx)
+
+    def report_view(self, request, pk, fmt):
+        dc = get_object_or_404(DayClose, pk=pk)
+        if not self.has_view_permission(request, dc):
+            raise PermissionDenied
+        if fmt not in reports.RENDERERS:
+            raise Http404
+        return _file(reports.day_close_report(day=dc.day, fmt=fmt), fmt, f"day-close-{dc.day}")
 
     def run_view(self, request):
         if not request.user.has_perm("settlement.run_dayclose"):
@@ -141,9 +177,51 @@ class DayCloseAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(CloseException)
 class CloseExceptionAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("day", "kind", "ref", "detail", "amount", "resolved_at", "resolved_by", "resolve_link")
+    """Each difference in words (settlement.day_detail), never its stored English detail or fen."""
+
+    list_display = ("day", "kind", "subject", "difference", "what", "resolved_at", "resolved_by", "resolve_link")
     list_filter = ("kind", ("resolved_at", admin.EmptyFieldListFilter))
-    readonly_fields = [f.name for f in CloseException._meta.fields]
+    fields = ("day", "kind", "subject", "difference", "what", "see", "created_at", "resolved_at", "resolved_by",
+              "resolution")
+    readonly_fields = fields
+
+    def changelist_view(self, request, extra_context=None):
+        self._described = None  # described once per page, for all its rows
+        return super().changelist_view(request, extra_context)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        self._described = None
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def _describe(self, obj) -> dict:
+        cache = getattr(self, "_described", None)
+        if cache is None or obj.pk not in cache:
+            if cache is None:
+                cache = {}
+            # The page's rows: every exception of the days on the page, described at once.
+            cache.update(day_detail.describe_many(CloseException.objects.filter(day_close_id=obj.day_close_id)))
+            self._described = cache
+        return cache.get(obj.pk, {})
+
+    @admin.display(description=_("concerning"))
+    def subject(self, obj):
+        return self._describe(obj).get("subject", "")
+
+    @admin.display(description=_("difference"), ordering="amount")
+    def difference(self, obj):
+        d = self._describe(obj)
+        return (yuan(obj.amount) + " " + str(_("yuan"))) if d.get("money", True) else str(obj.amount)
+
+    @admin.display(description=_("what differs"))
+    def what(self, obj):
+        return self._describe(obj).get("text", "")
+
+    @admin.display(description=_("see"))
+    def see(self, obj):
+        from django.utils.html import format_html_join
+
+        return format_html_join(" · ", '<a href="{}">{}</a>', ((x["url"], x["label"]) for x in
+                                                              self._describe(obj).get("links", [])))
 
     @admin.display(description=_("resolve"))
     def resolve_link(self, obj):
@@ -169,7 +247,8 @@ class CloseExceptionAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(Statement)
-class StatementAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class StatementAdmin(YuanFieldsMixin, ReadOnlyMixin, admin.ModelAdmin):
+    yuan_fields = ("consumption", "refunds", "corrections", "held_amount", "fee_base", "fee", "net")
     list_display = ("period_start", "period_end", "kind", "merchant", "purchases", "consumption", "refunds",
                     "corrections", "fee", "net", "status", "applied_late")
     list_filter = ("status", "kind", "period_start", "applied_late")
@@ -251,7 +330,8 @@ def _reject_link(obj, pending: str, url_name: str):
 
 
 @admin.register(Correction)
-class CorrectionAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class CorrectionAdmin(YuanFieldsMixin, ReadOnlyMixin, admin.ModelAdmin):
+    yuan_fields = ("amount",)
     list_display = ("id", "merchant", "record", "amount", "status", "requested_by", "requested_at", "decided_by",
                     "reject_link")
     list_filter = ("status",)
@@ -288,14 +368,21 @@ class CorrectionAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(AdjustmentRequest)
-class AdjustmentRequestAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class AdjustmentRequestAdmin(YuanFieldsMixin, ReadOnlyMixin, admin.ModelAdmin):
     """Adjustments (R-ADJ-1) are accounts' rows; finance decides them here beside its other
     approvals, and on the finance desk. Filed from the holder page or the desk."""
 
-    list_display = ("id", "holder", "kind", "amount", "status", "requested_by", "decided_by", "decided_at",
+    list_display = ("id", "holder", "kind_label", "amount", "status", "requested_by", "decided_by", "decided_at",
                     "reject_link")
-    list_filter = ("status", "kind")
-    readonly_fields = [f.name for f in AdjustmentRequest._meta.fields]
+    list_filter = ("status",)
+    yuan_fields = ("amount",)
+    exclude = ("kind",)
+    readonly_fields = [f.name if f.name != "kind" else "kind_label" for f in AdjustmentRequest._meta.fields]
+
+    @admin.display(description=_("adjustment"), ordering="kind")
+    def kind_label(self, obj):
+        return ADJUSTMENT_LABELS.get(obj.kind, obj.kind)
+
     actions = ["approve"]
 
     @admin.display(description=_("reject"))
@@ -348,7 +435,8 @@ def _with_tools(model_admin, request, extra_context, tools):
 
 
 @admin.register(Refund)
-class RefundAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class RefundAdmin(YuanFieldsMixin, ReadOnlyMixin, admin.ModelAdmin):
+    yuan_fields = ("from_merchant", "from_surcharge")
     list_display = ("id", "merchant", "record", "kind", "from_merchant", "from_surcharge", "actor", "created_at")
     list_filter = ("kind",)
     readonly_fields = [f.name for f in Refund._meta.fields]
@@ -431,7 +519,8 @@ class MerchantPolicyAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(GraduationClosure)
-class GraduationClosureAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class GraduationClosureAdmin(YuanFieldsMixin, ReadOnlyMixin, admin.ModelAdmin):
+    yuan_fields = ("total",)
     list_display = ("id", "cohort", "holders", "paid", "total", "without_bank_card", "actor", "created_at")
     readonly_fields = [f.name for f in GraduationClosure._meta.fields]
     actions = ["bank_file"]

@@ -191,6 +191,38 @@ class DayAccountTotal(models.Model):
         return f"{self.day} account {self.account_id} {self.source}"
 
 
+class DayTrialBalance(models.Model):
+    """The day's trial balance (试算平衡表), one row per ledger-account kind: the kind's balance at
+    the start and end of the day and the day's debits and credits, all debit-positive (a credit
+    balance is negative), so that over all kinds Σ opening = Σ closing = 0 and Σ debit = Σ credit.
+    The special accounts (card fee, management fee, catering surcharge, bank clearing, suspense)
+    are one account each, so their row is that account's. A kind added later (a new account kind)
+    simply gets its own row: nothing here lists the kinds."""
+
+    day_close = models.ForeignKey(DayClose, on_delete=models.CASCADE, related_name="trial_balance")
+    day = models.DateField(_("business day"))
+    kind = models.CharField(_("account kind"), max_length=20)
+    opening = models.BigIntegerField(_("opening balance, debit-positive (fen)"))
+    debit = models.BigIntegerField(_("debits (fen)"))
+    credit = models.BigIntegerField(_("credits (fen)"))
+    closing = models.BigIntegerField(_("closing balance, debit-positive (fen)"))
+    postings = models.BigIntegerField(_("postings"), default=0)
+
+    class Meta:
+        verbose_name = _("trial balance row")
+        verbose_name_plural = _("trial balance rows")
+        ordering = ["day", "kind"]
+        constraints = [
+            models.UniqueConstraint(fields=["day", "kind"], name="one_trial_balance_row_per_kind"),
+            models.CheckConstraint(condition=Q(closing=models.F("opening") + models.F("debit") - models.F("credit")),
+                                   name="trial_balance_row_adds_up"),
+            models.CheckConstraint(condition=Q(debit__gte=0, credit__gte=0), name="trial_balance_sides_positive"),
+        ]
+
+    def __str__(self):
+        return f"{self.day} {self.kind}"
+
+
 class DayPurse(models.Model):
     """A purse that moved on the day: closing = opening + movement, and opening must equal the
     previous closing (R-DAY-1: every purse rebuilt as yesterday + movements)."""
@@ -242,7 +274,7 @@ class CloseException(models.Model):
         permissions = [("resolve_closeexception", _("Can resolve close exceptions"))]
 
     def __str__(self):
-        return f"{self.day} {self.get_kind_display()} {self.ref}"
+        return f"{self.day} {self.get_kind_display()} #{self.pk}"
 
 
 class Statement(models.Model):

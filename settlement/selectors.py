@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
+from django.utils.translation import gettext_lazy as _
 
 from accounts import selectors as accounts_selectors
 from accounts.models import Cardholder
@@ -34,6 +35,12 @@ def day_exceptions_open(*, day: dt.date | None = None) -> QuerySet[CloseExceptio
     return qs.filter(day=day) if day else qs
 
 
+def close_exceptions_open_by_kind() -> list[dict]:
+    """Open close exceptions counted by kind, labelled (the dashboard)."""
+    counts = dict(CloseException.objects.filter(resolved_at__isnull=True).values_list("kind").annotate(n=Count("id")))
+    return [{"kind": k, "label": CloseException.Kind(k).label, "n": n} for k, n in sorted(counts.items())]
+
+
 def statements_for(*, period_start: dt.date, period_end: dt.date) -> QuerySet[Statement]:
     return Statement.objects.filter(period_start=period_start, period_end=period_end).select_related("merchant")
 
@@ -42,6 +49,15 @@ def application_window(period_end: dt.date) -> tuple[dt.date, dt.date]:
     """The 11th–20th of the month after the period (U§11, R-SET-3)."""
     first = (period_end.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
     return first.replace(day=11), first.replace(day=20)
+
+
+# Why a statement is late (statements_late): what the finance desk shows for each reason.
+LATE_REASONS = {
+    "not_applied": _("Not applied for; the application window has closed"),
+    "not_checked": _("Applied for, not checked by the centre after 5 days"),
+    "not_approved": _("Checked, not approved by finance after 5 days"),
+    "not_paid": _("Approved, not paid after 5 days"),
+}
 
 
 def statements_late(*, today: dt.date) -> list[dict]:
@@ -62,7 +78,7 @@ def statements_late(*, today: dt.date) -> list[dict]:
         elif st.status == S.APPROVED and st.approved_at and today > st.approved_at.date() + grace:
             reason = "not_paid"
         if reason:
-            out.append({"statement": st, "reason": reason})
+            out.append({"statement": st, "reason": reason, "label": LATE_REASONS[reason]})
     return out
 
 

@@ -47,6 +47,7 @@ from .models import (
     DayOperatorTotal,
     DayPurse,
     DayTerminalTotal,
+    DayTrialBalance,
     GraduationClosure,
     MerchantPolicy,
     Refund,
@@ -104,7 +105,8 @@ def day_close(*, day: dt.date, actor=None) -> DayClose:
         dc = DayClose.objects.filter(day=day).first()
         if dc is None:
             dc = DayClose.objects.create(day=day, status=DayClose.Status.BALANCED, run_at=now, runs=0)
-        for model in (DayMerchantTotal, DayTerminalTotal, DayOperatorTotal, DayCardTypeTotal, DayAccountTotal, DayPurse):
+        for model in (DayMerchantTotal, DayTerminalTotal, DayOperatorTotal, DayCardTypeTotal, DayAccountTotal, DayPurse,
+                      DayTrialBalance):
             model.objects.filter(day=day).delete()
         found: list[CloseException] = []
         totals = _close_records_and_accounts(dc, day, found)
@@ -243,6 +245,7 @@ def _close_records_and_accounts(dc: DayClose, day: dt.date, found: list) -> dict
     if debit != credit:
         found.append(CloseException(day_close=dc, day=day, kind=CloseException.Kind.TRIAL_BALANCE, ref="day",
                                     amount=debit - credit, detail=f"debits {debit} fen, credits {credit} fen"))
+    _close_trial_balance(dc, day, trial, found)
     fees = {"mgmt_fee": t["mgmt_fee_movement"], "card_fee": t["card_fee_movement"]}
     return {
         "records": t["records"], "purchases": t["purchases"], "purchase_amount": t["purchase_amount"],
@@ -250,9 +253,30 @@ def _close_records_and_accounts(dc: DayClose, day: dt.date, found: list) -> dict
         "held_amount": t["held_amount"], "deposit_amount": t["deposit_amount"],
         "pending_written": t["pending_written"], "surcharge_account_movement": t["surcharge_movement"],
         "suspense_movement": t["suspense_movement"], "bank_movement": t["bank_movement"], "fees": fees,
-        "trial_balance": {"kinds": trial, "debit": debit, "credit": credit, "balanced": debit == credit},
+        "trial_balance": {"debit": debit, "credit": credit, "balanced": debit == credit},
         "merchants": len([m for m in merchants if m]), "terminals": len(terminals), "operators": len(operators),
     }
+
+
+def _close_trial_balance(dc: DayClose, day: dt.date, trial: list[dict], found: list) -> None:
+    """Store the day's trial balance per account kind, and check each kind's opening against the
+    last stored closing plus what the days in between moved (R-DAY-1: yesterday + movements)."""
+    DayTrialBalance.objects.bulk_create([DayTrialBalance(day_close=dc, day=day, **row) for row in trial])
+    prev_day = (DayTrialBalance.objects.filter(day__lt=day).order_by("-day").values_list("day", flat=True).first())
+    expected = defaultdict(int)
+    if prev_day is not None:
+        for kind, closing in DayTrialBalance.objects.filter(day=prev_day).values_list("kind", "closing"):
+            expected[kind] += closing
+    for kind, moved in daybook.kind_movements_between(after=prev_day, before=day).items():
+        expected[kind] += moved
+    opening = {row["kind"]: row["opening"] for row in trial}
+    for kind in sorted(set(expected) | set(opening)):
+        if opening.get(kind, 0) != expected[kind]:
+            found.append(CloseException(
+                day_close=dc, day=day, kind=CloseException.Kind.TRIAL_BALANCE, ref=f"opening:{kind}"[:40],
+                amount=opening.get(kind, 0) - expected[kind],
+                detail=f"{kind} opening {opening.get(kind, 0)} fen, last closing + movements {expected[kind]}",
+            ))
 
 
 def _close_purses(dc: DayClose, day: dt.date, found: list) -> dict:

@@ -7,11 +7,12 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from accounts.admin import ReadOnlyMixin
+from accounts.admin import ReadOnlyMixin, YuanFieldsMixin
 from accounts.errors import BusinessError
+from accounts.formatting import yuan
 from accounts.selectors import blocklist_version
 
-from . import services
+from . import labels, services
 from .models import (
     Assignment,
     Batch,
@@ -133,12 +134,10 @@ class ProblemFilter(admin.SimpleListFilter):
 
     title = _("problem")
     parameter_name = "problem"
-    PROBLEMS = ("unknown_operator", "insufficient_host_balance", "more_than_pending", "unknown_card", "not_assigned",
-                "arithmetic", "surcharge", "card_type_mismatch", "deposit_not_topup", "suspected_duplicate",
-                "offline_unauthorised", "late_record")
+    PROBLEMS = tuple(p for p in labels.RECORD_PROBLEMS if p != "unknown")
 
     def lookups(self, request, model_admin):
-        return [(p, p) for p in self.PROBLEMS]
+        return [(p, labels.RECORD_PROBLEMS[p]) for p in self.PROBLEMS]
 
     def queryset(self, request, queryset):
         if self.value() in self.PROBLEMS:
@@ -147,13 +146,36 @@ class ProblemFilter(admin.SimpleListFilter):
 
 
 @admin.register(Record)
-class RecordAdmin(ReadOnlyAdmin):
-    list_display = ("terminal", "term_seq", "card_no", "kind", "base_amount", "surcharge", "time", "status",
-                    "problems")
+class RecordAdmin(YuanFieldsMixin, ReadOnlyAdmin):
+    list_display = ("terminal", "term_seq", "card_no", "kind_label", "base_amount", "surcharge", "time", "status",
+                    "problems_label")
     list_filter = ("status", "kind", ProblemFilter)
     search_fields = ("=card_no", "=term_seq")
-    exclude = ("raw",)
+    # Money in yuan, codes by their labels (terminals.labels); the raw frame is not for people.
+    yuan_fields = ("base_amount", "surcharge", "balance_before", "balance_after", "merchant_amount",
+                   "surcharge_amount", "held_amount")
+    exclude = ("raw", "kind", "card_type", "flags", "problems")
+    readonly_fields = ("terminal", "term_seq", "batch", "card_no", "card_type_label", "kind_label", "card_counter",
+                       "flags_label", "base_amount", "surcharge", "balance_before", "balance_after", "time",
+                       "operator_no", "status", "problems_label", "merchant", "journal", "posted_at", "business_day",
+                       "merchant_amount", "surcharge_amount", "held_amount")
     actions = ["post_records", "adjust_and_post", "reject_records"]
+
+    @admin.display(description=_("kind"), ordering="kind")
+    def kind_label(self, obj):
+        return labels.record_kind_label(obj.kind)
+
+    @admin.display(description=_("card type"), ordering="card_type")
+    def card_type_label(self, obj):
+        return labels.card_type_label(obj.card_type)
+
+    @admin.display(description=_("flags"))
+    def flags_label(self, obj):
+        return labels.record_flags_text(obj.flags)
+
+    @admin.display(description=_("problems"))
+    def problems_label(self, obj):
+        return labels.record_problems_text(obj.problems) or "—"
 
     def has_change_permission(self, request, obj=None):
         return obj is None and request.user.has_perm("terminals.change_record")  # actions only
@@ -187,7 +209,22 @@ class BatchAdmin(ReadOnlyAdmin):
 
 @admin.register(CardFlag)
 class CardFlagAdmin(ReadOnlyAdmin):
-    list_display = ("card_no", "kind", "expected", "actual", "at", "resolved_at", "resolution")
+    list_display = ("card_no", "kind", "expected_display", "actual_display", "at", "resolved_at", "resolution")
+    exclude = ("expected", "actual")
+    readonly_fields = ("expected_display", "actual_display")
+
+    @staticmethod
+    def _value(flag, value):
+        """A counter gap compares card counters; the others balances, in yuan."""
+        return str(value) if flag.kind == CardFlag.Kind.COUNTER_GAP else yuan(value) + " " + str(_("yuan"))
+
+    @admin.display(description=_("host expected"))
+    def expected_display(self, obj):
+        return self._value(obj, obj.expected)
+
+    @admin.display(description=_("card said"))
+    def actual_display(self, obj):
+        return self._value(obj, obj.actual)
     list_filter = ("kind", ("resolved_at", admin.EmptyFieldListFilter))
     search_fields = ("=card_no",)
     actions = ["resolve"]

@@ -86,6 +86,19 @@ def open_record_exceptions(*, limit: int = 1000, received_from=None, received_to
     return qs.count(), list(rows)
 
 
+def records_by_id(*, ids) -> dict[int, dict]:
+    """Records named by a day's close exceptions: id -> terminal, sequence, card, amounts, problems."""
+    rows = Record.objects.filter(id__in=list(ids)).values(
+        "id", "terminal_id", "term_seq", "card_no", "kind", "base_amount", "surcharge", "status", "problems",
+        "merchant_id", "time")
+    return {r["id"]: r for r in rows}
+
+
+def card_flags_by_id(*, ids) -> dict[int, dict]:
+    rows = CardFlag.objects.filter(id__in=list(ids)).values("id", "card_no", "kind", "expected", "actual", "record_id")
+    return {r["id"]: r for r in rows}
+
+
 def open_other_exceptions() -> dict:
     return {
         "lost_ranges": LostRange.objects.filter(resolved_at__isnull=True).count(),

@@ -21,7 +21,7 @@ def copy_to_accounts(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("settlement", "0002_dayterminal_settled"),
+        ("settlement", "0003_day_split"),
         ("accounts", "0006_adjustment_request"),
     ]
 

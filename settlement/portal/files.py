@@ -21,11 +21,11 @@ def statement_table(*, statement) -> reports.Table:
         money={2, 3, 4, 6},
     )
     for d in selectors.statement_days(statement=statement):
-        table.rows.append([str(d["day"]), str(d["purchases"]), d["settled"], d["refunds"], d["corrections"],
-                           str(d["held_count"]), d["held_amount"]])
+        table.rows.append([d["day"], d["purchases"], d["settled"], d["refunds"], d["corrections"], d["held_count"],
+                           d["held_amount"]])
     # The statement's own figures: a checked statement stays as it was checked.
-    table.totals = [_("Total"), str(statement.purchases), statement.consumption, statement.refunds,
-                    statement.corrections, str(statement.held_count), statement.held_amount]
+    table.totals = [_("Total"), statement.purchases, statement.consumption, statement.refunds,
+                    statement.corrections, statement.held_count, statement.held_amount]
     table.notes += [
         _("Management fee (0.5%% of %(base)s yuan, M§43): %(fee)s yuan") % {"base": yuan(statement.fee_base),
                                                                            "fee": yuan(statement.fee)},

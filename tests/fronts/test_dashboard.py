@@ -48,4 +48,4 @@ def test_dashboard_counts_exception_records_by_kind(client, staff, two_merchants
                                                 merchant_amount=0, surcharge_amount=0, held_amount=0)
     client.force_login(staff)
     page = client.get("/admin/").content.decode()
-    assert "record:insufficient_host_balance: 1" in page
+    assert "记录未入帐：账户余额不足: 1" in page  # the problem's label (terminals.labels), not its code

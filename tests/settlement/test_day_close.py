@@ -12,7 +12,7 @@ from accounts.models import CardType, Journal, LedgerAccount, Purse
 from accounts.services import cash_account_for
 from merchants.models import MerchantKind
 from settlement import services
-from settlement.models import CloseException, DayClose, DayMerchantTotal, DayPurse
+from settlement.models import CloseException, DayClose, DayMerchantTotal, DayPurse, DayTrialBalance
 from terminals import protocol as P
 from terminals.models import Record
 
@@ -149,9 +149,14 @@ def test_r_day_1_a_purse_that_does_not_rebuild_is_an_exception_staff_resolve(til
     assert dc.status == DayClose.Status.EXCEPTIONS
     exc = dc.exceptions.get(kind=CloseException.Kind.PURSE)
     assert (exc.ref, exc.amount) == (str(account.pk), 7)
+    # The trial balance finds it too: the purses' opening is not yesterday's closing (debit-positive,
+    # so 7 more on a credit-normal purse is 7 less).
+    trial = dc.exceptions.get(kind=CloseException.Kind.TRIAL_BALANCE)
+    assert (trial.ref, trial.amount) == ("opening:purse", -7)
     with pytest.raises(BusinessError):
         services.close_exception_resolve(actor=admin_user, exception=exc, resolution="")
     services.close_exception_resolve(actor=admin_user, exception=exc, resolution="balance restored from postings")
+    services.close_exception_resolve(actor=admin_user, exception=trial, resolution="balance restored from postings")
     dc.refresh_from_db()
     assert dc.status == DayClose.Status.BALANCED and dc.open_exceptions == 0
     # A re-run keeps the resolution: the difference stays listed as resolved, not reopened.
@@ -175,3 +180,72 @@ def test_r_day_1_beat_closes_every_ended_day_since_the_last(today, travel):
     travel(after_midnight(today + dt.timedelta(days=3)))
     assert [c.day for c in services.days_close_due()] == [today + dt.timedelta(days=2), today + dt.timedelta(days=3)]
     assert services.days_close_due() == []
+
+
+def _ledger_by_kind(day) -> dict[str, tuple[int, int, int, int]]:
+    """kind -> (opening, debit, credit, closing) from the postings alone, debit-positive."""
+    with connection.cursor() as cur:
+        cur.execute(
+            """SELECT a.kind, COALESCE(SUM(p.amount) FILTER (WHERE j.business_day < %s), 0),
+                      COALESCE(SUM(p.amount) FILTER (WHERE j.business_day = %s AND p.amount > 0), 0),
+                      COALESCE(-SUM(p.amount) FILTER (WHERE j.business_day = %s AND p.amount < 0), 0)
+               FROM accounts_posting p JOIN accounts_journal j ON j.id = p.journal_id
+               JOIN accounts_ledgeraccount a ON a.id = p.account_id WHERE j.business_day <= %s GROUP BY 1""",
+            [day, day, day, day])
+        return {k: (int(o), int(d), int(c), int(o) + int(d) - int(c)) for k, o, d, c in cur.fetchall()
+                if o or d or c}
+
+
+def _stored_by_kind(day) -> dict[str, tuple[int, int, int, int]]:
+    return {r.kind: (r.opening, r.debit, r.credit, r.closing) for r in DayTrialBalance.objects.filter(day=day)}
+
+
+def test_r_day_1_trial_balance_per_account_kind_is_the_ledger_and_carries_over(till, funded_card, admin_user, today,
+                                                                              travel):
+    """R-DAY-1: the stored 试算平衡表 is, per account kind, the postings' opening, debits, credits and
+    closing; Σ debit = Σ credit and Σ opening = Σ closing = 0; the next day opens at this one's
+    closing, with the journals posted meanwhile to the next open day (a late top-up) in it."""
+    dining, topup = till(MerchantKind.DINING), till(MerchantKind.TOPUP)
+    card = dining.card(funded_card(10000))
+    cash_account_for(admin_user)
+    dining.send([dining.purchase(card, 500, 75), dining.purchase(card, 300, 45, flags=P.FLAG_OFFLINE)])
+    topup.card(card, balance=10000 - 920, counter=2)
+    topup.send([topup.deposit(card, 2000, admin_user.pk)])
+    travel(after_midnight(today))
+    first = services.day_close(day=today)
+    assert first.status == DayClose.Status.BALANCED, list(first.exceptions.values_list("detail", flat=True))
+    assert _stored_by_kind(today) == _ledger_by_kind(today)
+    kinds = _stored_by_kind(today)
+    assert {"purse", "merchant", "surcharge", "suspense", "cash"} <= set(kinds)
+    assert sum(v[1] for v in kinds.values()) == sum(v[2] for v in kinds.values()) > 0
+    assert sum(v[0] for v in kinds.values()) == sum(v[3] for v in kinds.values()) == 0
+
+    dining.send([dining.purchase(card, 100, 15)])  # after midnight: the next day's
+    nxt = today + dt.timedelta(days=1)
+    travel(after_midnight(nxt))
+    second = services.day_close(day=nxt)
+    assert second.status == DayClose.Status.BALANCED, list(second.exceptions.values_list("detail", flat=True))
+    assert _stored_by_kind(nxt) == _ledger_by_kind(nxt)
+    assert {k: v[0] for k, v in _stored_by_kind(nxt).items()} == {k: v[3] for k, v in kinds.items()}
+
+
+def test_r_day_1_days_closed_before_get_their_trial_balance_from_the_postings(till, funded_card, today, travel):
+    """The migration that adds the stored trial balance fills the days closed before it from the
+    postings: the same rows the close writes."""
+    import importlib
+
+    backfill = importlib.import_module("settlement.migrations.0004_day_trial_balance").BACKFILL
+    t = till(MerchantKind.DINING)
+    card = t.card(funded_card(10000))
+    t.send([t.purchase(card, 500, 75)])
+    travel(after_midnight(today))
+    services.day_close(day=today)
+    t.send([t.purchase(card, 200, 30)])
+    travel(after_midnight(today + dt.timedelta(days=1)))
+    services.day_close(day=today + dt.timedelta(days=1))
+    days = (today, today + dt.timedelta(days=1))
+    stored = [_stored_by_kind(d) for d in days]
+    DayTrialBalance.objects.all().delete()
+    with connection.cursor() as cur:
+        cur.execute(backfill)
+    assert [_stored_by_kind(d) for d in days] == stored

@@ -162,7 +162,7 @@ def test_r_day_1_admin_day_close_and_its_files_show_the_ledger(mixed_day, client
     assert header_of(listing, "purchase_yuan") == "消费额(元)"
     assert cell_of(listing, "purchase_yuan") == yuan(led["charged"])
     page = client.get(f"/admin/settlement/dayclose/{dc.pk}/change/").content.decode()
-    assert {f: int(readonly(page, f)) for f in ("purchase_amount", "settled", "surcharge_amount", "held_amount")} == {
+    assert {f: fen_text(figure(page, f)) for f in ("purchase_amount", "settled", "surcharge_amount", "held_amount")} == {
         "purchase_amount": led["charged"], "settled": led["settled"], "surcharge_amount": led["surcharge"],
         "held_amount": led["held"]}
 
@@ -190,6 +190,70 @@ def test_r_day_1_admin_day_close_and_its_files_show_the_ledger(mixed_day, client
         footer = next(str(r[0]) for r in body if r[0] and str(r[0]).startswith("现金充值"))
         assert footer.endswith(f"代收搭伙能源费 {yuan(led['surcharge'])}")  # the note agrees with the column
     assert led["charged"] == dc.purchase_amount
+
+
+def ledger_trial_balance(day: dt.date) -> dict[str, dict]:
+    """Per account kind, from the postings alone (debit-positive): opening (every earlier day),
+    the day's debits and credits, closing."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute(
+            """SELECT a.kind, COALESCE(SUM(p.amount) FILTER (WHERE j.business_day < %s), 0),
+                      COALESCE(SUM(p.amount) FILTER (WHERE j.business_day = %s AND p.amount > 0), 0),
+                      COALESCE(-SUM(p.amount) FILTER (WHERE j.business_day = %s AND p.amount < 0), 0)
+               FROM accounts_posting p JOIN accounts_journal j ON j.id = p.journal_id
+               JOIN accounts_ledgeraccount a ON a.id = p.account_id WHERE j.business_day <= %s GROUP BY 1""",
+            [day, day, day, day])
+        return {k: {"opening": int(o), "debit": int(d), "credit": int(c), "closing": int(o) + int(d) - int(c)}
+                for k, o, d, c in cur.fetchall() if o or d or c}
+
+
+def test_r_day_1_trial_balance_on_the_page_and_in_the_report_is_the_ledger(mixed_day, client, admin_user):
+    """R-DAY-1: the day-close page's 试算平衡表 and the report's (XLSX, CSV) show, per account kind and
+    in total, the ledger's opening, debits, credits and closing for the day; the totals balance."""
+    day, dc = mixed_day["day"], mixed_day["close"]
+    led = ledger_trial_balance(day)
+    assert {r.kind: {"opening": r.opening, "debit": r.debit, "credit": r.credit, "closing": r.closing}
+            for r in dc.trial_balance.all()} == led
+    debit, credit = sum(v["debit"] for v in led.values()), sum(v["credit"] for v in led.values())
+    assert debit == credit > 0
+
+    def sides(amount):  # a debit-positive balance as (debit column, credit column) in fen
+        return (amount, 0) if amount >= 0 else (0, -amount)
+
+    want = {k: (*sides(v["opening"]), v["debit"], v["credit"], *sides(v["closing"])) for k, v in led.items()}
+    want_total = tuple(sum(w[i] for w in want.values()) for i in range(6))
+    assert want_total[2] == debit and want_total[0] == want_total[1] and want_total[4] == want_total[5]
+
+    client.force_login(admin_user)
+    page = client.get(f"/admin/settlement/dayclose/{dc.pk}/change/").content.decode()
+    parsed = _parse(page).tables["trial-balance"]
+    rows = {r["cells"][0]: r["cells"] for r in parsed if r["cells"] and r["cells"][0]}
+    from django.utils import translation
+
+    from settlement.day_detail import account_kind_label as label
+
+    def account_kind_label(kind):  # as the Chinese page and report name it
+        with translation.override("zh-hans"):
+            return label(kind)
+
+    for kind, w in want.items():
+        cells = rows[account_kind_label(kind)]
+        assert tuple(fen_text(c) if c else 0 for c in cells[1:7]) == w, kind
+    assert tuple(fen_text(c) for c in rows["合计"][1:7]) == want_total
+    assert 'id="trial-check"' in page and "✓" in page
+
+    xlsx = client.get(f"/admin/settlement/dayclose/{dc.pk}/report.xlsx")
+    sheet = [list(r) for r in load_workbook(io.BytesIO(xlsx.content)).active.iter_rows(values_only=True)]
+    csv_rows = read_csv(client.get(f"/finance/reports/day-close.csv?day={day}").content)
+    for table, to_fen in ((sheet, lambda v: fen(v) if v is not None else 0),
+                          (csv_rows, lambda v: fen_text(v) if v else 0)):
+        start = next(i for i, r in enumerate(table) if r and r[0] and str(r[0]).startswith("试算平衡表"))
+        body = {r[0]: r for r in table[start + 2:] if r and r[0]}
+        for kind, w in want.items():
+            assert tuple(to_fen(v) for v in body[account_kind_label(kind)][1:7]) == w, kind
+        assert tuple(to_fen(v) for v in body["合计"][1:7]) == want_total
 
 
 # --- the settlement statement ------------------------------------------------------------------
@@ -231,8 +295,8 @@ def test_r_set_2_settlement_statement_on_screen_and_in_every_file_shows_the_ledg
     admin_list = client.get("/admin/settlement/statement/").content.decode()
     for st in Statement.objects.all():
         k = codes.get(st.merchant.code if st.merchant_id else "", "surcharge")
-        assert int(cell_of(admin_list, "consumption", row_link=f"/{st.pk}/change/")) == want[k][0]
-        assert int(cell_of(admin_list, "net", row_link=f"/{st.pk}/change/")) == want[k][4]
+        assert fen_text(cell_of(admin_list, "consumption", row_link=f"/{st.pk}/change/")) == want[k][0]
+        assert fen_text(cell_of(admin_list, "net", row_link=f"/{st.pk}/change/")) == want[k][4]
 
     xlsx = load_workbook(io.BytesIO(client.get(f"/finance/reports/settlement.xlsx?start={day}&end={day}").content)).active
     csv_rows = read_csv(client.get(f"/finance/reports/settlement.csv?start={day}&end={day}").content)
@@ -381,9 +445,9 @@ def cell_of(html: str, field: str, row_link: str = "") -> str:
                 if f"field-{field}" in r["classes"] and any(link.endswith(row_link) for link in r["links"]))
 
 
-def readonly(html: str, field: str) -> str:
-    """A read-only field's value on an admin change page."""
-    m = re.search(rf'class="[^"]*field-{field}\b.*?<div class="readonly">(.*?)</div>', html, re.S)
+def figure(html: str, field: str) -> str:
+    """One of the day-close page's figures (in yuan)."""
+    m = re.search(rf'class="[^"]*field-{field}\b[^"]*"><dt>.*?</dt><dd[^>]*>(.*?)</dd>', html, re.S)
     return m[1].strip()
 
 
