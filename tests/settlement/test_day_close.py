@@ -234,7 +234,7 @@ def test_r_day_1_days_closed_before_get_their_trial_balance_from_the_postings(ti
     postings: the same rows the close writes."""
     import importlib
 
-    backfill = importlib.import_module("settlement.migrations.0004_day_trial_balance").BACKFILL
+    backfill = importlib.import_module("settlement.migrations.0005_day_trial_balance").BACKFILL
     t = till(MerchantKind.DINING)
     card = t.card(funded_card(10000))
     t.send([t.purchase(card, 500, 75)])

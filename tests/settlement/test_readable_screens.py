@@ -20,10 +20,9 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.urls import reverse
 
-from accounts.models import Journal, LedgerAccount
+from accounts.models import AdjustmentRequest, Journal, LedgerAccount
 from settlement import services
 from settlement.models import (
-    AdjustmentRequest,
     CloseException,
     ClosureLine,
     Correction,
