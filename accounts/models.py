@@ -95,6 +95,9 @@ class Cardholder(models.Model):
     start_date = models.DateField(_("study/employment start"), null=True, blank=True)
     end_date = models.DateField(_("expected graduation / end of employment"), null=True, blank=True)
     bank_card_no = models.CharField(_("bank card for refunds"), max_length=32, blank=True)
+    # The kiosk resets a forgotten query password on the ID number and this number together.
+    phone = models.CharField(_("registered mobile number"), max_length=20, blank=True)
+    photo = models.ImageField(_("photo"), upload_to="photos/%Y/", blank=True)
     kiosk_password = models.CharField(_("kiosk query password"), max_length=128, blank=True, editable=False)
     kiosk_failures = models.PositiveSmallIntegerField(default=0, editable=False)
     kiosk_locked_until = models.DateTimeField(null=True, blank=True, editable=False)
@@ -329,6 +332,7 @@ class Card(models.Model):
             ("extend_card", _("Can extend card validity")),
             ("close_account", _("Can close accounts and pay out balances")),
             ("adjust_account", _("Can make account adjustments")),
+            ("deposit_cash", _("Can take cash deposits at the counter")),
         ]
 
     def __str__(self):
@@ -419,3 +423,67 @@ class ClosedDay(models.Model):
 
     def __str__(self):
         return str(self.day)
+
+
+class Intake(models.Model):
+    """One intake of freshmen or staff from the student information system or the personnel
+    office (a CSV/XLSX file at the desk, or the registry's API call): every row is checked and
+    shown before anything is written; applying then creates or updates the holders."""
+
+    class Status(models.TextChoices):
+        PREVIEW = "preview", _("Checked, waiting for confirmation")
+        APPLYING = "applying", _("Being applied")
+        DONE = "done", _("Applied")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    class Source(models.TextChoices):
+        FILE = "file", _("File at the desk")
+        API = "api", _("Registry API")
+
+    source = models.CharField(_("source"), max_length=4, choices=Source.choices, default=Source.FILE)
+    filename = models.CharField(_("file"), max_length=200, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PREVIEW)
+    rows_total = models.PositiveIntegerField(_("rows"), default=0)
+    rows_bad = models.PositiveIntegerField(_("rows with errors"), default=0)
+    rows_done = models.PositiveIntegerField(_("rows applied"), default=0)
+    created = models.PositiveIntegerField(_("holders created"), default=0)
+    updated = models.PositiveIntegerField(_("holders updated"), default=0)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, verbose_name=_("actor"))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("intake")
+        verbose_name_plural = _("intakes")
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"#{self.pk} {self.filename or self.get_source_display()}"
+
+
+class IntakeRow(models.Model):
+    class Action(models.TextChoices):
+        CREATE = "create", _("New holder")
+        UPDATE = "update", _("Update")
+        SAME = "same", _("Unchanged")
+        ERROR = "error", _("Error")
+
+    intake = models.ForeignKey(Intake, on_delete=models.CASCADE, related_name="lines")
+    row_no = models.PositiveIntegerField(_("row"))
+    action = models.CharField(_("action"), max_length=6, choices=Action.choices)
+    # The cleaned fields as text (dates ISO); `changes` names the fields an update changes.
+    data = models.JSONField(_("data"), default=dict)
+    changes = models.JSONField(_("changes"), default=list, blank=True)
+    errors = models.JSONField(_("errors"), default=list, blank=True)
+    photo = models.CharField(_("photo"), max_length=200, blank=True)  # staged file in default storage
+    holder = models.ForeignKey(Cardholder, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    applied = models.BooleanField(_("applied"), default=False)
+
+    class Meta:
+        verbose_name = _("intake row")
+        verbose_name_plural = _("intake rows")
+        ordering = ["intake", "row_no"]
+        constraints = [models.UniqueConstraint(fields=["intake", "row_no"], name="one_intake_row_per_number")]
+
+    def __str__(self):
+        return f"{self.intake_id}:{self.row_no}"
