@@ -79,6 +79,13 @@ COLUMN_LABELS = {
 ENTRY_ALIASES = {"spring": Entry.SPRING, "春": Entry.SPRING, "春季": Entry.SPRING, "春季入学": Entry.SPRING,
                  "autumn": Entry.AUTUMN, "fall": Entry.AUTUMN, "秋": Entry.AUTUMN, "秋季": Entry.AUTUMN,
                  "秋季入学": Entry.AUTUMN}
+# What registries call the formal categories (R-CARD-2), beside the labels and codes.
+CATEGORY_ALIASES = {"本科生": Category.UNDERGRADUATE, "本科": Category.UNDERGRADUATE, "专科生": Category.JUNIOR_COLLEGE,
+                    "专科": Category.JUNIOR_COLLEGE, "硕士": Category.MASTER, "硕士生": Category.MASTER,
+                    "博士": Category.DOCTORAL, "博士生": Category.DOCTORAL, "教职工": Category.STAFF,
+                    "在编": Category.STAFF, "退休": Category.RETIREE, "离退休": Category.RETIREE,
+                    "人才派遣": Category.TALENT_DISPATCH, "留学生": Category.INTL_EXCHANGE,
+                    "交流生": Category.INTL_EXCHANGE}
 # Fields an update may change, in the order the preview lists them.
 SYNCED = ("name", "id_number", "category", "entry", "unit", "start_date", "end_date", "phone", "bank_card_no")
 
@@ -162,7 +169,7 @@ def _check_row(row: dict, units: dict[str, Unit], errors: list[str]) -> dict:
         errors.append(f"{_col('number')}: {exc.messages[0]}")
     name = _text(row.get("name"), "name", errors, 64, required=True)
     raw_category = str(row.get("category") or "").strip()
-    category = category_by_label().get(raw_category)
+    category = category_by_label().get(raw_category) or CATEGORY_ALIASES.get(raw_category)
     if category is None:
         errors.append(_("category \"%(category)s\" is unknown") % {"category": raw_category})
     elif category not in FORMAL_CATEGORIES:
