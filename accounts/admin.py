@@ -24,6 +24,7 @@ from .models import (
     BlockListEntry,
     Card,
     Cardholder,
+    CardStatus,
     FeeSchedule,
     IssueBatch,
     Journal,
@@ -358,6 +359,11 @@ class UnitAdmin(ServiceFormMixin, admin.ModelAdmin):
     search_fields = ("code", "name")
     fields = ("code", "name", "agents", "change_reason")
 
+    def get_fields(self, request, obj=None):
+        if obj is not None and not self.has_change_permission(request, obj):
+            return ("code", "name", "agents_display")  # read-only: "agents" is a form field, not an attribute
+        return self.fields
+
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("agents__user")
 
@@ -489,16 +495,42 @@ class JournalAdmin(ReadOnlyMixin, admin.ModelAdmin):
         return yuan(journal.debit_total or 0)
 
 
+class _LabelledFilter(admin.SimpleListFilter):
+    """A filter on a code column that names each code in words (no raw codes in the list)."""
+
+    labels: dict = {}
+
+    def lookups(self, request, model_admin):
+        present = model_admin.get_queryset(request).values_list(self.parameter_name, flat=True).distinct()
+        return sorted(((v, self.labels.get(v, v)) for v in present), key=lambda x: str(x[1]))
+
+    def queryset(self, request, queryset):
+        return queryset.filter(**{self.parameter_name: self.value()}) if self.value() else queryset
+
+
+class ChannelFilter(_LabelledFilter):
+    title, parameter_name, labels = _("channel"), "channel", admin_views.CHANNEL_LABELS
+
+
+class ActionFilter(_LabelledFilter):
+    title, parameter_name, labels = _("action"), "action", admin_views.AUDIT_ACTION_LABELS
+
+
 @admin.register(AuditLog)
 class AuditLogAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("at", "action_display", "channel", "actor", "holder_link", "card_link", "reason")
-    list_filter = ("channel", "action")
+    list_display = ("at", "action_display", "channel_display", "actor", "holder_link", "card_link", "reason")
+    list_filter = (ChannelFilter, ActionFilter)
     list_select_related = ("actor", "holder", "card")
     search_fields = ("reason",)  # see get_search_results
     search_help_text = _("Card number, staff/student number or words of the reason.")
     date_hierarchy = "at"
-    fields = ("at", "action_display", "channel", "actor", "holder_link", "card_link", "journal", "reason", "details")
+    fields = ("at", "action_display", "channel_display", "actor", "holder_link", "card_link", "journal", "reason",
+              "details")
     readonly_fields = fields
+
+    @admin.display(description=_("channel"), ordering="channel")
+    def channel_display(self, entry):
+        return admin_views.CHANNEL_LABELS.get(entry.channel, entry.channel)
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
@@ -528,11 +560,16 @@ class AuditLogAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(BlockListEntry)
 class BlockListEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("version", "card_no", "op", "reason", "at")
+    list_display = ("version", "card_no", "op", "reason_display", "at")
     list_filter = ("op",)
     search_fields = ("card_no",)  # see get_search_results
-    fields = ("version", "card_no", "op", "reason", "at")
+    fields = ("version", "card_no", "op", "reason_display", "at")
     readonly_fields = fields
+
+    @admin.display(description=_("reason"), ordering="reason")
+    def reason_display(self, entry):
+        # The reason is the status the card became (services._set_status).
+        return CardStatus(entry.reason).label if entry.reason in CardStatus.values else entry.reason
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()

@@ -33,20 +33,21 @@ def id_number_clean(value: str, *, category: str = "") -> str:
     compact = re.sub(r"[\s-]", "", value or "").upper()
     if not compact:
         return ""
+    shown = compact[:4] + "*" * max(len(compact) - 8, 0) + compact[-4:] if len(compact) > 8 else compact
     if category == Category.INTL_EXCHANGE and not re.fullmatch(r"[0-9]{17}[0-9X]", compact):
         if PASSPORT.match(compact):
             return compact
-        raise BusinessError(_("\"%(value)s\" is not a passport number (5 to 20 letters and digits).") % {"value": value})
+        raise BusinessError(_("\"%(value)s\" is not a passport number (5 to 20 letters and digits).") % {"value": shown})
     try:
         return ric.validate(compact)
     except stdnum_errors.InvalidChecksum:
-        raise BusinessError(_("ID number %(value)s: the check digit is wrong.") % {"value": compact}) from None
+        raise BusinessError(_("ID number %(value)s: the check digit is wrong.") % {"value": shown}) from None
     except stdnum_errors.InvalidComponent:
         raise BusinessError(_("ID number %(value)s: the birth date or region in it is not valid.") % {
-            "value": compact}) from None
+            "value": shown}) from None
     except stdnum_errors.ValidationError:
         raise BusinessError(_("ID number %(value)s is not an 18-character resident ID number.") % {
-            "value": compact}) from None
+            "value": shown}) from None
 
 
 def id_numbers_match(on_file: str, presented: str) -> bool:

@@ -155,7 +155,7 @@ class LedgerAccount(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
         related_name="cash_account", verbose_name=_("top-up operator"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("ledger account")
@@ -182,7 +182,8 @@ class Purse(models.Model):
     from the card (卡); pending (过渡余额) is credit booked at the host that no card holds yet.
     """
 
-    account = models.OneToOneField(LedgerAccount, on_delete=models.PROTECT, related_name="purse")
+    account = models.OneToOneField(LedgerAccount, on_delete=models.PROTECT, related_name="purse",
+                                   verbose_name=_("ledger account"))
     holder = models.OneToOneField(
         Cardholder, on_delete=models.PROTECT, null=True, blank=True, related_name="purse",
         verbose_name=_("cardholder"),
@@ -230,8 +231,9 @@ class Journal(models.Model):
 
 
 class Posting(models.Model):
-    journal = models.ForeignKey(Journal, on_delete=models.PROTECT, related_name="postings")
-    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="postings")
+    journal = models.ForeignKey(Journal, on_delete=models.PROTECT, related_name="postings", verbose_name=_("journal"))
+    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="postings",
+                                verbose_name=_("ledger account"))
     amount = models.BigIntegerField(_("amount (fen, debit +, credit −)"))
 
     class Meta:
@@ -295,7 +297,8 @@ class Card(models.Model):
     issued_on = models.DateField(_("issued on"))
     valid_until = models.DateField(_("valid until"))
     unit = models.ForeignKey(Unit, on_delete=models.PROTECT, null=True, blank=True, verbose_name=_("unit"))
-    batch = models.ForeignKey(IssueBatch, on_delete=models.PROTECT, null=True, blank=True, related_name="cards")
+    batch = models.ForeignKey(IssueBatch, on_delete=models.PROTECT, null=True, blank=True, related_name="cards",
+                              verbose_name=_("batch"))
     replaces = models.OneToOneField(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="replaced_by",
         verbose_name=_("replaces card"),
@@ -346,7 +349,7 @@ class Card(models.Model):
 class BlockListEntry(models.Model):
     """One change of the terminals' block list (R-TERM-3). Versions rise strictly, in commit order."""
 
-    version = models.BigAutoField(primary_key=True)
+    version = models.BigAutoField(_("version"), primary_key=True)
     card_no = models.BigIntegerField(_("card number"), db_index=True)
     op = models.PositiveSmallIntegerField(_("operation"), choices=[(1, _("block")), (0, _("unblock"))])
     reason = models.CharField(_("reason"), max_length=10)
@@ -358,7 +361,7 @@ class BlockListEntry(models.Model):
         ordering = ["version"]
 
     def __str__(self):
-        return f"v{self.version} {self.card_no} {'block' if self.op else 'unblock'}"
+        return f"v{self.version} {self.card_no} {self.get_op_display()}"
 
 
 class AuditLog(models.Model):
@@ -370,9 +373,11 @@ class AuditLog(models.Model):
     )
     channel = models.CharField(_("channel"), max_length=12, default="staff")  # staff, kiosk, system, terminal
     action = models.CharField(_("action"), max_length=40, db_index=True)
-    holder = models.ForeignKey(Cardholder, on_delete=models.PROTECT, null=True, blank=True, related_name="audit")
-    card = models.ForeignKey(Card, on_delete=models.PROTECT, null=True, blank=True, related_name="audit")
-    journal = models.ForeignKey(Journal, on_delete=models.PROTECT, null=True, blank=True)
+    holder = models.ForeignKey(Cardholder, on_delete=models.PROTECT, null=True, blank=True, related_name="audit",
+                               verbose_name=_("cardholder"))
+    card = models.ForeignKey(Card, on_delete=models.PROTECT, null=True, blank=True, related_name="audit",
+                             verbose_name=_("card"))
+    journal = models.ForeignKey(Journal, on_delete=models.PROTECT, null=True, blank=True, verbose_name=_("journal"))
     reason = models.CharField(_("reason"), max_length=200, blank=True)
     data = models.JSONField(_("details"), default=dict, blank=True)
 
@@ -382,7 +387,9 @@ class AuditLog(models.Model):
         ordering = ["-id"]
 
     def __str__(self):
-        return f"{self.at:%Y-%m-%d %H:%M} {self.action}"
+        from .admin_views import audit_action_label  # the words for the action (a late import: they sit there)
+
+        return f"{self.at:%Y-%m-%d %H:%M} {audit_action_label(self.action)}"
 
 
 class FeeSchedule(models.Model):

@@ -170,7 +170,7 @@ def cash_account_for(user) -> LedgerAccount:
     """The cash-on-hand account of a staff member who takes cash (created on first use)."""
     account, _created = LedgerAccount.objects.get_or_create(
         operator=user,
-        defaults={"kind": LedgerAccount.Kind.CASH, "code": f"CASH-{user.pk}", "name": f"Cash on hand: {user}",
+        defaults={"kind": LedgerAccount.Kind.CASH, "code": f"CASH-{user.pk}", "name": f"库存现金 {user}",
                   "normal": LedgerAccount.NORMAL[LedgerAccount.Kind.CASH]},
     )
     return account
@@ -198,7 +198,7 @@ def ledger_account_create(*, kind: str, code: str, name: str) -> LedgerAccount:
 def purse_create(*, holder: Cardholder | None, label: str) -> Purse:
     n = holder.number if holder else label
     account = LedgerAccount.objects.create(
-        kind=LedgerAccount.Kind.PURSE, code=f"PURSE-{n}", name=f"Purse {n}",
+        kind=LedgerAccount.Kind.PURSE, code=f"PURSE-{n}", name=f"电子钱包 {n}",
         normal=LedgerAccount.NORMAL[LedgerAccount.Kind.PURSE],
     )
     return Purse.objects.create(account=account, holder=holder)
@@ -506,7 +506,7 @@ def card_issue_formal(*, actor, holder: Cardholder, fee_payment: str = "cash") -
     fee = 0 if first else fee_amount(FeeSchedule.Kind.NEW_CARD, today)
     # The fee first: a new card carries the purse balance as it is after the fee.
     journal = _charge_fee(purse=purse, amount=fee, payment=fee_payment, actor=actor,
-                          reason=f"formal card for {holder.number}")
+                          reason=f"{holder.number} 正式卡工本费")
     purse.account.refresh_from_db(fields=["balance"])
     card = _new_card(card_type=CardType.FORMAL, holder=holder, purse=purse, issued_on=today, unit=holder.unit)
     _audit(action="card_issue", actor=actor, card=card, journal=journal, fee=fee, first=first)
@@ -559,7 +559,7 @@ def card_batch_issue(*, actor, unit: Unit, card_type: int, rows: list[dict] | No
     if batch.fee_total:
         # One journal per batch: the unit pays the batch's fees together (R-FEE-2, R-FEE-4).
         journal = _charge_fee(purse=None, amount=batch.fee_total, payment=fee_payment, actor=actor,
-                              reason=f"batch {batch.pk}: {batch.rows} cards", source=f"batch-fee:{batch.pk}")
+                              reason=f"批次 {batch.pk}：{batch.rows} 张卡工本费", source=f"batch-fee:{batch.pk}")
         _audit(action="batch_fee", actor=actor, journal=journal, batch=batch.pk, amount=batch.fee_total)
     return batch
 
@@ -652,7 +652,7 @@ def card_replace(*, card: Card, actor, reason: str, fee_payment: str = "cash") -
     _set_status(card, S.REPLACED, action="card_replaced", actor=actor, channel="staff", reason=reason)
     purse = Purse.objects.select_related("account").select_for_update().get(pk=card.purse_id)
     journal = _charge_fee(purse=purse, amount=fee, payment=fee_payment, actor=actor,
-                          reason=f"replacement of {card.card_no}")
+                          reason=f"补卡 {card.card_no} 工本费")
     purse.account.refresh_from_db(fields=["balance"])
     new = _new_card(card_type=card.card_type, holder=card.holder, purse=purse, issued_on=today,
                     unit=card.unit, replaces=card, valid_until=max(card.valid_until, today),
@@ -878,7 +878,7 @@ def purse_deposit_cash(*, actor, amount, key: str, holder: Cardholder | None = N
         purse_id = card.purse_id
     purse = Purse.objects.select_for_update(of=("self",)).select_related("account").get(pk=purse_id)
     journal = journal_post(kind=Journal.Kind.DEPOSIT, actor=actor, source=source,
-                           reason=(reason or "counter cash deposit")[:200],
+                           reason=(reason or "柜台现金充值")[:200],
                            lines=[(cash_account_for(actor), amount), (purse.account, -amount)])
     Purse.objects.filter(pk=purse.pk).update(pending=purse.pending + amount)
     _audit(action="cash_deposit", actor=actor, holder=holder, card=card, journal=journal, reason=reason,

@@ -6,12 +6,15 @@ from __future__ import annotations
 import datetime as dt
 
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from accounts import selectors as accounts_selectors
 from accounts.formatting import yuan
 from accounts.timeutil import BUSINESS_TZ, business_day
 from settlement import selectors as settlement_selectors
+from settlement.models import CloseException
 from settlement.portal.charts import bar_chart
+from terminals import desk_selectors
 from terminals import portal_selectors as tps
 
 
@@ -21,14 +24,27 @@ def cards_frozen_on(day: dt.date) -> int:
     return accounts_selectors.cards_frozen_count(since=start, until=start + dt.timedelta(days=1))
 
 
+def exception_rows() -> list[dict]:
+    """Everything staff must resolve, by kind, in words: record problems, card-vs-account flags,
+    declared lost records, conflicting resends and the daily close's differences."""
+    rows = []
+    for key, n in tps.open_exceptions_by_kind().items():
+        family, _sep, code = key.partition(":")
+        rows.append({"key": key, "label": desk_selectors.exception_label(family, code), "count": n})
+    close: dict[str, int] = {}
+    for kind in settlement_selectors.day_exceptions_open().values_list("kind", flat=True):
+        close[kind] = close.get(kind, 0) + 1
+    for kind, n in sorted(close.items()):
+        label = CloseException.Kind(kind).label if kind in CloseException.Kind.values else kind
+        rows.append({"key": f"close:{kind}", "label": _("Daily close: %(kind)s") % {"kind": label}, "count": n})
+    return rows
+
+
 def dashboard_data(*, today: dt.date | None = None) -> dict:
     today = today or business_day()
     series = tps.records_daily(start=today - dt.timedelta(days=29), end=today)
     lag = tps.posting_lag()
-    exceptions = tps.open_exceptions_by_kind()
-    close_exceptions: dict[str, int] = {}
-    for kind in settlement_selectors.day_exceptions_open().values_list("kind", flat=True):
-        close_exceptions[kind] = close_exceptions.get(kind, 0) + 1
+    exceptions = exception_rows()
     terminals = tps.terminals_needing_attention()
     today_totals = tps.records_on_day(day=today)
     return {
@@ -39,8 +55,7 @@ def dashboard_data(*, today: dt.date | None = None) -> dict:
         "lag": lag,
         "lag_seconds": int(lag["oldest_seconds"]),
         "exceptions": exceptions,
-        "close_exceptions": dict(sorted(close_exceptions.items())),
-        "exceptions_total": sum(exceptions.values()) + sum(close_exceptions.values()),
+        "exceptions_total": sum(r["count"] for r in exceptions),
         "terminals": terminals,
         "frozen_today": cards_frozen_on(today),
         "chart": bar_chart([(d["day"].strftime("%m-%d"), d["amount"]) for d in series]),

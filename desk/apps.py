@@ -14,3 +14,18 @@ class DeskConfig(AppConfig):
         from terminals.desk_selectors import card_records
 
         kiosk.transactions_reader = card_records
+        _audit_words()
+
+
+def _audit_words() -> None:
+    """The audit log (accounts) shows codes other apps write into its details in words."""
+    from accounts.admin_views import audit_value_labels_add
+    from campuscard.api.models import Scope
+    from merchants.models import Merchant, MerchantUser
+    from terminals.models import Terminal
+
+    audit_value_labels_add("role", MerchantUser.Role.choices)
+    audit_value_labels_add("scopes", Scope.choices)
+    for key in ("old", "new", "status"):
+        audit_value_labels_add(key, Merchant.Status.choices)
+        audit_value_labels_add(key, Terminal.Status.choices)

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.utils.translation import gettext_lazy as _
-
 from accounts import selectors as accounts_selectors
 from accounts.timeutil import BUSINESS_TZ, business_day
-from settlement import selectors as settlement_selectors
-from settlement.models import CloseException
+from campuscard.dashboard import exception_rows
 from terminals import desk_selectors
 from terminals import portal_selectors as tps
 
@@ -31,21 +28,6 @@ def may_see_centre(user) -> bool:
     """Centre-wide figures are for those who may see terminal records (card centre, finance,
     super admin); a cashier sees the counter and their own cash."""
     return user.has_perm("terminals.view_record")
-
-
-def exception_rows() -> list[dict]:
-    """Everything staff must resolve, by kind, with the words for it."""
-    rows = []
-    for key, n in tps.open_exceptions_by_kind().items():
-        family, _sep, code = key.partition(":")
-        rows.append({"key": key, "label": desk_selectors.exception_label(family, code), "count": n})
-    close: dict[str, int] = {}
-    for kind in settlement_selectors.day_exceptions_open().values_list("kind", flat=True):
-        close[kind] = close.get(kind, 0) + 1
-    for kind, n in sorted(close.items()):
-        label = CloseException.Kind(kind).label if kind in CloseException.Kind.values else kind
-        rows.append({"key": f"close:{kind}", "label": _("Daily close: %(kind)s") % {"kind": label}, "count": n})
-    return rows
 
 
 def terminals_summary() -> dict:

@@ -9,9 +9,11 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import ReadOnlyMixin
 from accounts.errors import BusinessError
+from accounts.formatting import yuan
 from accounts.selectors import blocklist_version
 
 from . import services
+from .desk_selectors import PROBLEM_LABELS
 from .models import (
     Assignment,
     Batch,
@@ -129,15 +131,42 @@ def _with_reason(request, queryset, *, action, title, form_class, apply):
 
 @admin.register(Record)
 class RecordAdmin(ReadOnlyAdmin):
-    list_display = ("terminal", "term_seq", "card_no", "kind", "base_amount", "surcharge", "time", "status",
-                    "problems")
+    # In yuan, with the merchant and the terminal's place and the kind and problems in words.
+    list_display = ("time", "terminal_display", "merchant", "term_seq", "card_no", "kind_display", "base_yuan",
+                    "surcharge_yuan", "total_yuan", "status", "problems_display")
+    list_select_related = ("terminal", "merchant")
     list_filter = ("status", "kind")
     search_fields = ("=card_no", "=term_seq")
-    exclude = ("raw",)
+    exclude = ("raw", "problems")
+    readonly_fields = ("problems_display",)
     actions = ["post_records", "adjust_and_post", "reject_records"]
 
     def has_change_permission(self, request, obj=None):
         return obj is None and request.user.has_perm("terminals.change_record")  # actions only
+
+    @admin.display(description=_("terminal"), ordering="terminal_id")
+    def terminal_display(self, record):
+        return f"T{record.terminal_id} {record.terminal.location}".strip()
+
+    @admin.display(description=_("kind"), ordering="kind")
+    def kind_display(self, record):
+        return _("Purchase") if record.kind == 1 else _("Deposit")
+
+    @admin.display(description=_("price (yuan)"), ordering="base_amount")
+    def base_yuan(self, record):
+        return yuan(record.base_amount)
+
+    @admin.display(description=_("surcharge (yuan)"), ordering="surcharge")
+    def surcharge_yuan(self, record):
+        return yuan(record.surcharge)
+
+    @admin.display(description=_("total (yuan)"))
+    def total_yuan(self, record):
+        return yuan(record.base_amount + record.surcharge)
+
+    @admin.display(description=_("problems"))
+    def problems_display(self, record):
+        return "、".join(str(PROBLEM_LABELS.get(p, p)) for p in record.problems or []) or "-"
 
     @admin.action(description=_("Post the selected exceptions"), permissions=["change"])
     def post_records(self, request, queryset):

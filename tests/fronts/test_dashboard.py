@@ -47,4 +47,4 @@ def test_dashboard_counts_exception_records_by_kind(client, staff, two_merchants
     type(rec).objects.filter(pk=rec.pk).update(status="exception", problems=["insufficient_host_balance"])
     client.force_login(staff)
     page = client.get("/admin/").content.decode()
-    assert "record:insufficient_host_balance: 1" in page
+    assert "交易：账户余额不足: 1" in page  # in words, not the code record:insufficient_host_balance
