@@ -329,7 +329,7 @@ def identity_masked(id_number: str) -> str:
     return Cardholder(id_number=id_number).id_number_masked
 
 
-def intake_apply(*, actor, intake: Intake, limit: int = CHUNK) -> Intake:
+def intake_apply(*, actor, intake: Intake, limit: int | None = None) -> Intake:
     """Apply the next `limit` rows (new holders created, changed ones updated) in one transaction;
     returns the intake with its counters. Call again until its status is done. Two callers at once
     take turns (the intake row is locked), so no row is ever applied twice."""
@@ -341,7 +341,7 @@ def intake_apply(*, actor, intake: Intake, limit: int = CHUNK) -> Intake:
         if intake.status == Intake.Status.PREVIEW:
             intake.status = Intake.Status.APPLYING
         pending = list(intake.lines.filter(applied=False).exclude(action=IntakeRow.Action.ERROR)
-                       .order_by("row_no")[:limit])
+                       .order_by("row_no")[:limit or CHUNK])
         for line in pending:
             _apply_line(actor, intake, line)
         if not intake.lines.filter(applied=False).exclude(action=IntakeRow.Action.ERROR).exists():

@@ -55,7 +55,7 @@ def receipt_lines(entry: AuditLog) -> list[tuple]:
         rows.append((_("Old card (no longer usable)"), d.get("old_card", "")))
     if a in ("card_issue", "card_replace"):
         fee = d.get("fee") or 0
-        rows.append((_("Fee (yuan)"), yuan(fee)))
+        rows.append((_("Card fee (yuan)"), yuan(fee)))
         if fee:
             rows.append((_("Paid by"), _paid_by(entry)))
         rows.append((_("Valid until"), card.valid_until.isoformat() if card else ""))

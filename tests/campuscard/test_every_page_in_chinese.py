@@ -133,7 +133,6 @@ NOT_SCREENS = ("api/", "health/", "i18n/", "logout/", "/apply/", "/cancel/", "/r
 def test_every_page_every_role_reaches_reads_in_chinese(world):
     """Each role follows every link from its start pages (up to LIMIT pages each) in the default
     language; then every screen route of the fronts must have been seen by someone."""
-    from django.test import Client
 
     from tests.hostile.test_url_smoke import routes
 
