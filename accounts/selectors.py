@@ -215,10 +215,9 @@ def audit_counts(*, actions, since: dt.datetime, until: dt.datetime) -> dict[str
     return {r["action"]: r["n"] for r in rows}
 
 
-def cash_deposits_between(*, since: dt.datetime, until: dt.datetime) -> dict:
-    """Counter cash deposits (purse_deposit_cash) in [since, until): how many and how much (fen)."""
-    r = (Journal.objects.filter(kind=Journal.Kind.DEPOSIT, source__startswith="cash-deposit:",
-                                created_at__gte=since, created_at__lt=until)
+def cash_deposits_on(*, day: dt.date) -> dict:
+    """Counter cash deposits (purse_deposit_cash) of a business day: how many and how much (fen)."""
+    r = (Journal.objects.filter(business_day=day, kind=Journal.Kind.DEPOSIT, source__startswith="cash-deposit:")
          .aggregate(n=Count("id", distinct=True), amount=Coalesce(Sum("postings__amount",
                                                                       filter=Q(postings__amount__gt=0)), 0)))
     return {"count": r["n"], "amount": r["amount"]}

@@ -42,8 +42,8 @@ def desk_dashboard(*, user, today: dt.date | None = None) -> dict:
     data: dict = {"today": today, "centre": may_see_centre(user)}
     if data["centre"]:
         counts = accounts_selectors.audit_counts(actions=LOSS_ACTIONS + ISSUE_ACTIONS, since=start, until=end)
-        counter = accounts_selectors.cash_deposits_between(since=start, until=end)
-        terminal = desk_selectors.terminal_deposits(since=start, until=end)
+        counter = accounts_selectors.cash_deposits_on(day=today)
+        terminal = desk_selectors.terminal_deposits(day=today)
         exceptions = exception_rows()
         data.update({
             "losses": counts.get("card_report_loss", 0),

@@ -39,7 +39,7 @@ def today(request, what: str):
         entries = selectors.audit_between(actions=DEPOSIT_ACTIONS, since=since, until=until)[:500]
         context["rows"] = [{**row, "holder": e.holder, "amount": (e.data or {}).get("amount")}
                            for row, e in zip(audit_rows(entries), entries)]
-        context["terminal_rows"] = desk_selectors.terminal_deposit_list(since=since, until=until)
+        context["terminal_rows"] = desk_selectors.terminal_deposit_list(day=day)
     elif what == "terminals":
         context["terminals"] = terminals_summary()
     else:

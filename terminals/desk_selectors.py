@@ -67,34 +67,26 @@ def card_records(*, card_nos, limit: int = 20) -> list[dict]:
     return out
 
 
-def _day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
-    start = dt.datetime.combine(day, dt.time.min, tzinfo=BUSINESS_TZ)
-    return start, start + dt.timedelta(days=1)
-
-
 def purchases_by_hour(*, day: dt.date) -> list[dict]:
-    """[{hour, count, amount}] for the 24 hours of a day (Beijing time) of purchases made then and
-    posted (held ones too: the holder paid)."""
-    start, end = _day_bounds(day)
-    rows = {r["hour"]: r for r in Record.objects.filter(time__gte=start, time__lt=end, kind=RecordKind.PURCHASE,
-                                                        status__in=LIVE)
+    """[{hour, count, amount}] for the 24 hours (Beijing time) of the purchases posted to a business
+    day (held ones too: the holder paid). The business day is indexed; the time of a record is not."""
+    rows = {r["hour"]: r for r in Record.objects.filter(business_day=day, kind=RecordKind.PURCHASE, status__in=LIVE)
             .annotate(hour=ExtractHour("time", tzinfo=BUSINESS_TZ)).values("hour")
             .annotate(count=Count("id"), amount=Sum(F("base_amount") + F("surcharge")))}
     return [{"hour": h, "count": rows.get(h, {}).get("count") or 0, "amount": rows.get(h, {}).get("amount") or 0}
             for h in range(24)]
 
 
-def terminal_deposits(*, since: dt.datetime, until: dt.datetime) -> dict:
-    """Cash deposits taken at top-up terminals (operator ≠ 0) made in [since, until) and posted."""
-    qs = Record.objects.filter(time__gte=since, time__lt=until, kind=RecordKind.DEPOSIT, status__in=LIVE,
-                               operator_no__gt=0)
+def terminal_deposits(*, day: dt.date) -> dict:
+    """Cash deposits taken at top-up terminals (operator ≠ 0) posted to a business day."""
+    qs = Record.objects.filter(business_day=day, kind=RecordKind.DEPOSIT, status__in=LIVE, operator_no__gt=0)
     r = qs.aggregate(n=Count("id"), amount=Coalesce(Sum("base_amount"), 0))
     return {"count": r["n"], "amount": r["amount"]}
 
 
-def terminal_deposit_list(*, since: dt.datetime, until: dt.datetime, limit: int = 200) -> list[dict]:
-    return list(Record.objects.filter(time__gte=since, time__lt=until, kind=RecordKind.DEPOSIT, status__in=LIVE,
-                                      operator_no__gt=0).order_by("-time")
+def terminal_deposit_list(*, day: dt.date, limit: int = 200) -> list[dict]:
+    return list(Record.objects.filter(business_day=day, kind=RecordKind.DEPOSIT, status__in=LIVE, operator_no__gt=0)
+                .order_by("-time")
                 .values("time", "card_no", "base_amount", "operator_no", "terminal_id", "terminal__location")[:limit])
 
 
