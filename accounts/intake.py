@@ -269,6 +269,11 @@ def intake_preview(*, actor, rows: list[dict], source: str = Intake.Source.FILE,
         units.setdefault(unit.name.lower(), unit)
     numbers = [str(r.get("number") or "").strip() for r in rows]
     existing = {h.number: h for h in Cardholder.objects.filter(number__in=[n for n in numbers if n])}
+    ids = {str(r.get("id_number") or "").replace(" ", "").upper() for r in rows} - {""}
+    ids_on_file: dict[str, list[str]] = {}
+    for id_no, number in (Cardholder.objects.filter(id_number__in=ids, status=Cardholder.Status.ACTIVE)
+                          .values_list("id_number", "number")):
+        ids_on_file.setdefault(id_no, []).append(number)
     intake = Intake.objects.create(source=source, filename=filename[:200], actor=actor, rows_total=len(rows))
     seen_numbers: dict[str, int] = {}
     seen_ids: dict[str, int] = {}
@@ -287,12 +292,10 @@ def intake_preview(*, actor, rows: list[dict], source: str = Intake.Source.FILE,
                 "id": identity_masked(id_number), "row": seen_ids[id_number]})
         seen_ids.setdefault(id_number, n)
         holder = existing.get(number)
-        if id_number:
-            other = (Cardholder.objects.filter(id_number=id_number, status=Cardholder.Status.ACTIVE)
-                     .exclude(number=number).first())
-            if other is not None:
-                errors.append(_("ID number %(id)s is already on file for holder %(number)s") % {
-                    "id": identity_masked(id_number), "number": other.number})
+        other = next((n for n in ids_on_file.get(id_number, []) if n != number), None) if id_number else None
+        if other is not None:
+            errors.append(_("ID number %(id)s is already on file for holder %(number)s") % {
+                "id": identity_masked(id_number), "number": other})
         if holder is not None and holder.status != Cardholder.Status.ACTIVE:
             errors.append(_("%(number)s has a closed account (R-CLOSE-4)") % {"number": number})
         photo_path, photo_name = "", str(row.get("photo") or "").strip().lower()
@@ -302,11 +305,11 @@ def intake_preview(*, actor, rows: list[dict], source: str = Intake.Source.FILE,
             errors.append(_("photo %(name)s is not in the ZIP of photos") % {"name": photo_name})
         if found is not None and not errors:
             try:
-                jpeg = photos.photo_normalise(photo_files[found])
+                photos.photo_check(photo_files[found])  # decoded and re-encoded when applied
             except BusinessError as exc:
                 errors.append(f"{_col('photo')} {found}: {exc.messages[0]}")
             else:
-                photo_path = default_storage.save(f"photos/intake-{intake.pk}/{n}.jpg", ContentFile(jpeg))
+                photo_path = default_storage.save(f"photos/intake-{intake.pk}/{n}.src", ContentFile(photo_files[found]))
         changes: list[str] = []
         if errors:
             action = IntakeRow.Action.ERROR
@@ -370,8 +373,16 @@ def _apply_line(actor, intake: Intake, line: IntakeRow) -> None:
                 if changes or line.photo:
                     intake.updated += 1
             if line.photo:
-                Cardholder.objects.filter(pk=holder.pk).update(photo=line.photo)
+                try:
+                    with default_storage.open(line.photo, "rb") as staged:
+                        jpeg = photos.photo_normalise(staged.read())
+                except OSError:
+                    raise BusinessError(_("The photo of this row is no longer there; import it again.")) from None
+                path = default_storage.save(line.photo.rsplit(".", 1)[0] + ".jpg", ContentFile(jpeg))
+                Cardholder.objects.filter(pk=holder.pk).update(photo=path)
                 services.audit_write(action="holder_photo", actor=actor, holder=holder, reason=reason)
+                # The upload as it came goes once the row is written; the re-encoded photo stays.
+                transaction.on_commit(lambda staged=line.photo: default_storage.delete(staged))
     except BusinessError as exc:  # the holder changed since the preview: this row waits for a person
         line.action, line.errors = IntakeRow.Action.ERROR, [" ".join(str(m) for m in exc.messages)]
         intake.rows_bad += 1

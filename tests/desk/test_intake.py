@@ -225,3 +225,26 @@ def test_the_registry_needs_its_scope(client, make_user, unit):
     response = client.post("/api/v1/holders/intake/", {"rows": api_rows(), "apply": True},
                            content_type="application/json", HTTP_AUTHORIZATION=f"Token {token}")
     assert response.status_code == 403 and not Intake.objects.exists()
+
+
+def test_a_photo_that_only_looks_right_fails_its_row_when_written(client, clerk, unit):
+    """The preview reads a photo's header only (thousands of them in one request); the photo is
+    decoded when its row is written, and a broken one stops that row alone."""
+    desk_client(client, clerk)
+    whole = jpeg()
+    broken = whole[: len(whole) * 2 // 3]  # a JPEG header with the picture cut off
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("T2026101.jpg", broken)
+        z.writestr("T2026102.jpg", jpeg())
+    buf.seek(0)
+    buf.name = "photos.zip"
+    client.post("/desk/intake/", {"file": csv_file(GOOD[:2]), "photos": buf})
+    batch = Intake.objects.get()
+    assert [line.action for line in batch.lines.order_by("row_no")] == ["create", "create"]
+    client.post(f"/desk/intake/{batch.pk}/apply/")
+    batch.refresh_from_db()
+    first, second = batch.lines.order_by("row_no")
+    assert first.action == "error" and "JPEG" in first.errors[0] and not Cardholder.objects.filter(number="T2026101")
+    assert second.applied and Cardholder.objects.get(number="T2026102").photo.name.endswith(".jpg")
+    assert batch.status == "done" and batch.rows_bad == 1
