@@ -26,6 +26,7 @@ from .models import (
     BlockListEntry,
     Card,
     Cardholder,
+    CardStatus,
     FeeSchedule,
     IssueBatch,
     Journal,
@@ -404,6 +405,11 @@ class UnitAdmin(ServiceFormMixin, admin.ModelAdmin):
     search_fields = ("code", "name")
     fields = ("code", "name", "agents", "change_reason")
 
+    def get_fields(self, request, obj=None):
+        if obj is not None and not self.has_change_permission(request, obj):
+            return ("code", "name", "agents_display")  # read-only: "agents" is a form field, not an attribute
+        return self.fields
+
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("agents__user")
 
@@ -632,11 +638,16 @@ class AuditLogAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(BlockListEntry)
 class BlockListEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("version", "card_no", "op", "reason", "at")
+    list_display = ("version", "card_no", "op", "reason_display", "at")
     list_filter = ("op",)
     search_fields = ("card_no",)  # see get_search_results
-    fields = ("version", "card_no", "op", "reason", "at")
+    fields = ("version", "card_no", "op", "reason_display", "at")
     readonly_fields = fields
+
+    @admin.display(description=_("reason"), ordering="reason")
+    def reason_display(self, entry):
+        # The reason is the status the card became (services._set_status).
+        return CardStatus(entry.reason).label if entry.reason in CardStatus.values else entry.reason
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()

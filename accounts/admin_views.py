@@ -59,52 +59,59 @@ AUDIT_ACTION_LABELS = {
     "unit_update": _("Unit changed"),
     "unit_agents_set": _("Unit batch agents changed"),
     "fee_schedule_add": _("Fee set"),
+    "holder_photo": _("Photo taken"),
+    "cash_deposit": _("Cash deposit at the counter"),
+    "kiosk_password_reset": _("Query password set at the kiosk"),
+    "kiosk_locked": _("Kiosk locked after wrong answers"),
+    "intake_preview": _("Intake checked"),
+    "intake_apply": _("Intake written"),
+    "intake_cancel": _("Intake cancelled"),
+    # The apps above accounts write to the same audit log (audit_write); their actions' names:
+    "merchant_create": _("Merchant created"),
+    "merchant_update": _("Merchant changed"),
+    "merchant_status": _("Merchant status changed"),
+    "merchant_user_add": _("Merchant user added"),
+    "merchant_user_remove": _("Merchant user removed"),
+    "unit_approver_add": _("Unit approver added"),
+    "application_submit": _("Form submitted"),
+    "application_decide": _("Form decided"),
+    "terminal_add": _("Terminal registered"),
+    "terminal_assign": _("Terminal assigned"),
+    "terminal_status": _("Terminal status changed"),
+    "terminal_key_rotate": _("Terminal key changed"),
+    "offline_authorise": _("Offline operation authorised"),
+    "surcharge_rate_add": _("Surcharge rates set"),
+    "record_post": _("Record posted by staff"),
+    "record_reject": _("Record rejected"),
+    "post_records": _("Records posted by staff"),
+    "reject_records": _("Records rejected"),
+    "adjust_and_post": _("Record adjusted and posted"),
+    "cardflag_resolve": _("Card-vs-account flag resolved"),
+    "lostrange_resolve": _("Lost records dealt with"),
+    "resolve": _("Resolved"),
+    "statement_apply": _("Settlement applied for"),
+    "statement_check": _("Statement checked"),
+    "statement_approve": _("Statement approved"),
+    "statement_pay": _("Statement paid"),
+    "settlement_compute": _("Settlement computed"),
+    "day_close": _("Daily close"),
+    "merchant_refund": _("Merchant refund"),
+    "merchant_offender": _("Repeated duplicate charges"),
+    "correction_request": _("Correction requested"),
+    "correction_decide": _("Correction decided"),
+    "close_exception_resolve": _("Daily-close exception resolved"),
+    "graduation_close": _("Graduation closure"),
+    "api_client_create": _("API client created"),
+    "api_client_rotate": _("API client token renewed"),
 }
 CHANNEL_LABELS = {
     "staff": _("Staff"),
     "kiosk": _("Kiosk"),
     "system": _("System"),
     "terminal": _("Terminal"),
+    "api": _("API"),
 }
-# The other apps' audit actions (terminals, merchants, settlement, the API), for the same log.
-OTHER_ACTION_LABELS = {
-    "record_post": _("Records posted by staff"),
-    "record_reject": _("Records rejected by staff"),
-    "cardflag_resolve": _("Card-vs-account flag resolved"),
-    "lostrange_resolve": _("Lost records dealt with"),
-    "offline_authorise": _("Offline operation authorised"),
-    "surcharge_rate_add": _("Surcharge rates set"),
-    "terminal_add": _("Terminal registered"),
-    "terminal_assign": _("Terminal assigned"),
-    "terminal_key_rotate": _("Terminal key rotated"),
-    "terminal_status": _("Terminal status changed"),
-    "merchant_create": _("Merchant created"),
-    "merchant_update": _("Merchant changed"),
-    "merchant_status": _("Merchant status changed"),
-    "merchant_user_add": _("Merchant user added"),
-    "merchant_user_remove": _("Merchant user removed"),
-    "application_submit": _("Merchant form submitted"),
-    "application_decide": _("Merchant form decided"),
-    "unit_approver_add": _("Unit approver added"),
-    "day_close": _("Daily close run"),
-    "close_exception_resolve": _("Close difference resolved"),
-    "settlement_compute": _("Settlements computed"),
-    "statement_apply": _("Settlement applied for"),
-    "statement_check": _("Settlement checked"),
-    "statement_approve": _("Settlement approved"),
-    "statement_pay": _("Settlement paid"),
-    "merchant_refund": _("Merchant refund"),
-    "merchant_offender": _("Repeat duplicate-charge offender set"),
-    "correction_request": _("Correction form filed"),
-    "correction_decide": _("Correction form decided"),
-    "adjustment_request": _("Adjustment requested"),
-    "adjustment_decide": _("Adjustment decided"),
-    "graduation_close": _("Graduating cohort closed"),
-    "kiosk_locked": _("Kiosk login locked"),
-    "api_client_create": _("API client created"),
-    "api_client_rotate": _("API token rotated"),
-}
-MONEY_KEYS = {"fee", "amount", "previous"}  # audit details that are fen
+MONEY_KEYS = {"fee", "amount", "previous", "balance", "pending", "net"}  # audit details that are fen
 DETAIL_KEY_LABELS = {
     "fee": _("fee (yuan)"),
     "amount": _("amount (yuan)"),
@@ -128,11 +135,43 @@ DETAIL_KEY_LABELS = {
     "approved": _("approved"),
     "operator": _("operator"),
     "account": _("account"),
+    "balance": _("balance after (yuan)"),
+    "pending": _("pending credit (yuan)"),
+    "net": _("net (yuan)"),
+    "intake": _("intake"),
+    "rows": _("rows"),
+    "bad": _("rows with errors"),
+    "file": _("file"),
+    "created": _("created"),
+    "updated": _("updated"),
+    "role": _("role"),
+    "client": _("client"),
+    "scopes": _("scopes"),
+    "merchant": _("merchant"),
+    "terminal": _("terminal"),
+    "status": _("status"),
+    "user": _("user"),
+    "until": _("until"),
+    "day": _("day"),
+    "statement": _("statement"),
+    "application": _("form"),
+    "holders": _("holders"),
+    "closure": _("closure"),
+    "late": _("late"),
+    "offender": _("offender"),
 }
+# Words for the codes other apps write into audit details, by detail key (registered at start-up by
+# the top layer, desk.apps, which may import every app): merchant roles and statuses, API scopes …
+AUDIT_VALUE_LABELS: dict[str, dict] = {}
+
+
+def audit_value_labels_add(key: str, labels) -> None:
+    """More words for the values of one detail key; what is there already wins (card statuses)."""
+    AUDIT_VALUE_LABELS[key] = {**dict(labels), **AUDIT_VALUE_LABELS.get(key, {})}
 
 
 def audit_action_label(action: str) -> str:
-    return str(AUDIT_ACTION_LABELS.get(action) or OTHER_ACTION_LABELS.get(action) or action)
+    return str(AUDIT_ACTION_LABELS.get(action) or action)
 
 
 def audit_channel_label(channel: str) -> str:
@@ -150,8 +189,10 @@ def audit_details(data: dict) -> str:
             value = FeeSchedule.Kind(value).label
         elif key == "payout" and value in forms.PAYOUT_LABELS:
             value = forms.PAYOUT_LABELS[value]
-        elif key in ("old", "new") and value in CardStatus.values:
+        elif key in ("old", "new", "status") and value in CardStatus.values:
             value = CardStatus(value).label
+        elif isinstance(value, str) and value in AUDIT_VALUE_LABELS.get(key, {}):
+            value = AUDIT_VALUE_LABELS[key][value]
         elif key == "category" and value in Category.values:
             value = Category(value).label
         elif isinstance(value, bool):
@@ -159,7 +200,8 @@ def audit_details(data: dict) -> str:
         elif isinstance(value, dict):
             value = ", ".join(f"{k}={v}" for k, v in value.items())
         elif isinstance(value, list):
-            value = ", ".join(str(v) for v in value) or "-"
+            labels = AUDIT_VALUE_LABELS.get(key, {})
+            value = ", ".join(str(labels.get(v, v)) for v in value) or "-"
         elif value is None:
             value = "-"
         parts.append(f"{DETAIL_KEY_LABELS.get(key, key)}: {value}")

@@ -90,9 +90,11 @@ def _decode(content: bytes) -> str:
     raise BusinessError(_("The file is neither UTF-8 nor GBK text."))
 
 
-def batch_file_parse(*, content: bytes, filename: str) -> list[dict]:
-    """Rows of a CSV or XLSX file as dicts keyed by canonical column names; `_row` is the
-    row number a person sees in the file (the header is row 1)."""
+def batch_file_parse(*, content: bytes, filename: str, headers: dict[str, str] | None = None) -> list[dict]:
+    """Rows of a CSV or XLSX file as dicts keyed by canonical column names (`headers` maps the
+    names a header row may use to them); `_row` is the row number a person sees in the file (the
+    header is row 1)."""
+    headers = headers or HEADERS
     if len(content) > MAX_BYTES:
         raise BusinessError(_("The file is larger than %(mb)d MB.") % {"mb": MAX_BYTES // 1024 // 1024})
     name = filename.lower()
@@ -107,7 +109,7 @@ def batch_file_parse(*, content: bytes, filename: str) -> list[dict]:
         raise BusinessError(_("Upload a .csv or .xlsx file."))
     if not table:
         raise BusinessError(_("The file is empty."))
-    header = [HEADERS.get(str(h or "").strip().lower(), HEADERS.get(str(h or "").strip())) for h in table[0]]
+    header = [headers.get(str(h or "").strip().lower(), headers.get(str(h or "").strip())) for h in table[0]]
     if not any(header):
         raise BusinessError(_("The first row must name the columns (number, name, category, end_date, …)."))
     rows = []

@@ -95,6 +95,9 @@ class Cardholder(models.Model):
     start_date = models.DateField(_("study/employment start"), null=True, blank=True)
     end_date = models.DateField(_("expected graduation / end of employment"), null=True, blank=True)
     bank_card_no = models.CharField(_("bank card for refunds"), max_length=32, blank=True)
+    # The kiosk resets a forgotten query password on the ID number and this number together.
+    phone = models.CharField(_("registered mobile number"), max_length=20, blank=True)
+    photo = models.ImageField(_("photo"), upload_to="photos/%Y/", blank=True)
     kiosk_password = models.CharField(_("kiosk query password"), max_length=128, blank=True, editable=False)
     kiosk_failures = models.PositiveSmallIntegerField(default=0, editable=False)
     kiosk_locked_until = models.DateTimeField(null=True, blank=True, editable=False)
@@ -152,7 +155,7 @@ class LedgerAccount(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
         related_name="cash_account", verbose_name=_("top-up operator"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("ledger account")
@@ -179,7 +182,8 @@ class Purse(models.Model):
     from the card (卡); pending (过渡余额) is credit booked at the host that no card holds yet.
     """
 
-    account = models.OneToOneField(LedgerAccount, on_delete=models.PROTECT, related_name="purse")
+    account = models.OneToOneField(LedgerAccount, on_delete=models.PROTECT, related_name="purse",
+                                   verbose_name=_("ledger account"))
     holder = models.OneToOneField(
         Cardholder, on_delete=models.PROTECT, null=True, blank=True, related_name="purse",
         verbose_name=_("cardholder"),
@@ -227,8 +231,9 @@ class Journal(models.Model):
 
 
 class Posting(models.Model):
-    journal = models.ForeignKey(Journal, on_delete=models.PROTECT, related_name="postings")
-    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="postings")
+    journal = models.ForeignKey(Journal, on_delete=models.PROTECT, related_name="postings", verbose_name=_("journal"))
+    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="postings",
+                                verbose_name=_("ledger account"))
     amount = models.BigIntegerField(_("amount (fen, debit +, credit −)"))
 
     class Meta:
@@ -292,7 +297,8 @@ class Card(models.Model):
     issued_on = models.DateField(_("issued on"))
     valid_until = models.DateField(_("valid until"))
     unit = models.ForeignKey(Unit, on_delete=models.PROTECT, null=True, blank=True, verbose_name=_("unit"))
-    batch = models.ForeignKey(IssueBatch, on_delete=models.PROTECT, null=True, blank=True, related_name="cards")
+    batch = models.ForeignKey(IssueBatch, on_delete=models.PROTECT, null=True, blank=True, related_name="cards",
+                              verbose_name=_("batch"))
     replaces = models.OneToOneField(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="replaced_by",
         verbose_name=_("replaces card"),
@@ -329,6 +335,7 @@ class Card(models.Model):
             ("extend_card", _("Can extend card validity")),
             ("close_account", _("Can close accounts and pay out balances")),
             ("adjust_account", _("Can make account adjustments")),
+            ("deposit_cash", _("Can take cash deposits at the counter")),
         ]
 
     def __str__(self):
@@ -342,7 +349,7 @@ class Card(models.Model):
 class BlockListEntry(models.Model):
     """One change of the terminals' block list (R-TERM-3). Versions rise strictly, in commit order."""
 
-    version = models.BigAutoField(primary_key=True)
+    version = models.BigAutoField(_("version"), primary_key=True)
     card_no = models.BigIntegerField(_("card number"), db_index=True)
     op = models.PositiveSmallIntegerField(_("operation"), choices=[(1, _("block")), (0, _("unblock"))])
     reason = models.CharField(_("reason"), max_length=10)
@@ -354,7 +361,7 @@ class BlockListEntry(models.Model):
         ordering = ["version"]
 
     def __str__(self):
-        return f"v{self.version} {self.card_no} {'block' if self.op else 'unblock'}"
+        return f"v{self.version} {self.card_no} {self.get_op_display()}"
 
 
 class AuditLog(models.Model):
@@ -366,9 +373,11 @@ class AuditLog(models.Model):
     )
     channel = models.CharField(_("channel"), max_length=12, default="staff")  # staff, kiosk, system, terminal
     action = models.CharField(_("action"), max_length=40, db_index=True)
-    holder = models.ForeignKey(Cardholder, on_delete=models.PROTECT, null=True, blank=True, related_name="audit")
-    card = models.ForeignKey(Card, on_delete=models.PROTECT, null=True, blank=True, related_name="audit")
-    journal = models.ForeignKey(Journal, on_delete=models.PROTECT, null=True, blank=True)
+    holder = models.ForeignKey(Cardholder, on_delete=models.PROTECT, null=True, blank=True, related_name="audit",
+                               verbose_name=_("cardholder"))
+    card = models.ForeignKey(Card, on_delete=models.PROTECT, null=True, blank=True, related_name="audit",
+                             verbose_name=_("card"))
+    journal = models.ForeignKey(Journal, on_delete=models.PROTECT, null=True, blank=True, verbose_name=_("journal"))
     reason = models.CharField(_("reason"), max_length=200, blank=True)
     data = models.JSONField(_("details"), default=dict, blank=True)
 
@@ -378,7 +387,9 @@ class AuditLog(models.Model):
         ordering = ["-id"]
 
     def __str__(self):
-        return f"{self.at:%Y-%m-%d %H:%M} {self.action}"
+        from .admin_views import audit_action_label  # the words for the action (a late import: they sit there)
+
+        return f"{self.at:%Y-%m-%d %H:%M} {audit_action_label(self.action)}"
 
 
 class FeeSchedule(models.Model):
@@ -483,3 +494,67 @@ class AdjustmentRequest(models.Model):
 
     def __str__(self):
         return f"#{self.pk} {self.kind} {self.amount}"
+
+
+class Intake(models.Model):
+    """One intake of freshmen or staff from the student information system or the personnel
+    office (a CSV/XLSX file at the desk, or the registry's API call): every row is checked and
+    shown before anything is written; applying then creates or updates the holders."""
+
+    class Status(models.TextChoices):
+        PREVIEW = "preview", _("Checked, waiting for confirmation")
+        APPLYING = "applying", _("Being applied")
+        DONE = "done", _("Applied")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    class Source(models.TextChoices):
+        FILE = "file", _("File at the desk")
+        API = "api", _("Registry API")
+
+    source = models.CharField(_("source"), max_length=4, choices=Source.choices, default=Source.FILE)
+    filename = models.CharField(_("file"), max_length=200, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PREVIEW)
+    rows_total = models.PositiveIntegerField(_("rows"), default=0)
+    rows_bad = models.PositiveIntegerField(_("rows with errors"), default=0)
+    rows_done = models.PositiveIntegerField(_("rows applied"), default=0)
+    created = models.PositiveIntegerField(_("holders created"), default=0)
+    updated = models.PositiveIntegerField(_("holders updated"), default=0)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, verbose_name=_("actor"))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("intake")
+        verbose_name_plural = _("intakes")
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"#{self.pk} {self.filename or self.get_source_display()}"
+
+
+class IntakeRow(models.Model):
+    class Action(models.TextChoices):
+        CREATE = "create", _("New holder")
+        UPDATE = "update", _("Update")
+        SAME = "same", _("Unchanged")
+        ERROR = "error", _("Error")
+
+    intake = models.ForeignKey(Intake, on_delete=models.CASCADE, related_name="lines")
+    row_no = models.PositiveIntegerField(_("row"))
+    action = models.CharField(_("action"), max_length=6, choices=Action.choices)
+    # The cleaned fields as text (dates ISO); `changes` names the fields an update changes.
+    data = models.JSONField(_("data"), default=dict)
+    changes = models.JSONField(_("changes"), default=list, blank=True)
+    errors = models.JSONField(_("errors"), default=list, blank=True)
+    photo = models.CharField(_("photo"), max_length=200, blank=True)  # staged file in default storage
+    holder = models.ForeignKey(Cardholder, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    applied = models.BooleanField(_("applied"), default=False)
+
+    class Meta:
+        verbose_name = _("intake row")
+        verbose_name_plural = _("intake rows")
+        ordering = ["intake", "row_no"]
+        constraints = [models.UniqueConstraint(fields=["intake", "row_no"], name="one_intake_row_per_number")]
+
+    def __str__(self):
+        return f"{self.intake_id}:{self.row_no}"

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+import datetime as dt
+import re
+
+from django.db.models import Case, Count, IntegerField, Q, QuerySet, Sum, Value, When
+from django.db.models.functions import Coalesce
 
 from .models import (
     AdjustmentRequest,
@@ -16,16 +20,29 @@ from .models import (
 )
 from .parsing import card_no_param
 
+ID_TAIL = re.compile(r"^[0-9]{3,5}[0-9Xx]$")  # the last 4 to 6 characters of an ID number
+
 
 def holder_search(*, q: str) -> QuerySet[Cardholder]:
-    """By staff/student number, name or the number of any of the holder's cards."""
+    """By card number (typed, or typed by a USB card reader), staff/student number (whole or a
+    part of at least three characters), name or part of it, or the last 4 to 6 characters of the
+    ID number. Exact matches come first."""
     q = (q or "").strip()
-    if not q or "\x00" in q:  # PostgreSQL refuses NUL in text; nobody's number or name holds one
+    if not q or "\x00" in q or len(q) > 64:  # PostgreSQL refuses NUL in text; nobody's number holds one
         return Cardholder.objects.none()
-    cond = Q(number__iexact=q) | Q(name__icontains=q)
+    exact = Q(number__iexact=q)
+    cond = exact | Q(name__icontains=q)
+    if len(q) >= 3:
+        cond |= Q(number__icontains=q)
     if (card_no := card_no_param(q)) is not None:
+        exact |= Q(cards__card_no=card_no)
         cond |= Q(cards__card_no=card_no)
-    return Cardholder.objects.filter(cond).distinct()
+    if ID_TAIL.match(q):
+        cond |= Q(id_number__iendswith=q)
+    ids = Cardholder.objects.filter(cond).values("pk")
+    return (Cardholder.objects.filter(pk__in=ids)
+            .annotate(exact=Case(When(exact, then=Value(0)), default=Value(1), output_field=IntegerField()))
+            .order_by("exact", "number").distinct())
 
 
 def holder_get_by_number(*, number: str) -> Cardholder | None:
@@ -166,3 +183,107 @@ def adjustments_pending() -> QuerySet[AdjustmentRequest]:
 def adjustments_decided(*, limit: int = 50) -> list[AdjustmentRequest]:
     return list(AdjustmentRequest.objects.exclude(status=AdjustmentRequest.Status.PENDING)
                 .select_related("holder", "requested_by", "decided_by").order_by("-decided_at", "-id")[:limit])
+
+
+def holder_cards(*, holder: Cardholder) -> list[Card]:
+    """Every card the holder ever had, live ones first, newest first."""
+    live = Case(When(status__in=("active", "lost", "frozen", "expired"), then=Value(0)), default=Value(1),
+                output_field=IntegerField())
+    return list(holder.cards.annotate(dead=live).order_by("dead", "-issued_on", "-id"))
+
+
+# Journal source families that post terminal records (terminals/posting.py); the same list as the
+# daily close's (settlement.services.RECORD_POSTING_SOURCES).
+RECORD_POSTING_FAMILIES = ("batch", "batches", "retry", "staff")
+
+
+def purse_postings(*, account: LedgerAccount, limit: int = 20, host_only: bool = False) -> list[dict]:
+    """The purse's latest ledger movements as the holder sees them: + money in, − money out.
+    host_only: without the postings of terminal records (those are listed record by record)."""
+    qs = Posting.objects.filter(account=account)
+    if host_only:
+        for family in RECORD_POSTING_FAMILIES:
+            qs = qs.exclude(journal__source__startswith=f"{family}:")
+    rows = qs.select_related("journal").order_by("-journal_id")[:limit]
+    return [{"at": p.journal.created_at, "kind": p.journal.kind, "kind_label": p.journal.get_kind_display(),
+             "amount": account.normal * p.amount, "reason": p.journal.reason, "journal_id": p.journal_id,
+             "business_day": p.journal.business_day} for p in rows]
+
+
+def audit_entry_get(*, pk: int) -> AuditLog | None:
+    return AuditLog.objects.select_related("actor", "holder", "card", "journal").filter(pk=pk).first()
+
+
+def audit_latest(*, actor, actions, holder=None, card=None) -> AuditLog | None:
+    """The newest audit entry `actor` wrote for one of `actions` on the holder or card."""
+    qs = AuditLog.objects.filter(actor=actor, action__in=list(actions))
+    if card is not None:
+        qs = qs.filter(card=card)
+    if holder is not None:
+        qs = qs.filter(holder=holder)
+    return qs.order_by("-id").first()
+
+
+def audit_between(*, actions, since: dt.datetime, until: dt.datetime) -> QuerySet[AuditLog]:
+    """Audit entries of these actions in [since, until), newest first (the desk's drill-downs)."""
+    return (AuditLog.objects.filter(action__in=list(actions), at__gte=since, at__lt=until)
+            .select_related("actor", "holder", "card").order_by("-id"))
+
+
+def audit_counts(*, actions, since: dt.datetime, until: dt.datetime) -> dict[str, int]:
+    rows = (AuditLog.objects.filter(action__in=list(actions), at__gte=since, at__lt=until)
+            .values("action").annotate(n=Count("id")))
+    return {r["action"]: r["n"] for r in rows}
+
+
+def cash_deposits_on(*, day: dt.date) -> dict:
+    """Counter cash deposits (purse_deposit_cash) of a business day: how many and how much (fen)."""
+    r = (Journal.objects.filter(business_day=day, kind=Journal.Kind.DEPOSIT, source__startswith="cash-deposit:")
+         .aggregate(n=Count("id", distinct=True), amount=Coalesce(Sum("postings__amount",
+                                                                      filter=Q(postings__amount__gt=0)), 0)))
+    return {"count": r["n"], "amount": r["amount"]}
+
+
+# --- the cash operator's own report ---------------------------------------------------------
+
+def cash_journal_family(journal: Journal) -> str:
+    """What a movement of a cash-on-hand account was, as the cash report groups it."""
+    source = (journal.source or "").split(":", 1)[0]
+    if journal.kind == Journal.Kind.DEPOSIT and source == "cash-deposit":
+        return "counter_deposit"
+    if source in RECORD_POSTING_FAMILIES:
+        return "terminal_deposit"  # cash DEPOSIT records of the operator's top-up terminal
+    return journal.kind  # card_fee, payout, adjustment, …
+
+
+def cash_report(*, operator, since: dt.datetime, until: dt.datetime) -> dict:
+    """The operator's cash on hand from `since` to `until` (a shift, or a business day): every
+    journal that moved their cash account, the totals per kind, and the check against the ledger:
+    the balance before `since` (from postings) plus the lines plus what moved after `until` must
+    be the account's balance as the ledger keeps it."""
+    account = LedgerAccount.objects.filter(kind=LedgerAccount.Kind.CASH, operator=operator).first()
+    if account is None:
+        return {"account": None, "lines": [], "groups": [], "opening": 0, "movement": 0, "closing": 0,
+                "after": 0, "ledger_balance": 0, "balanced": True, "received": 0, "paid": 0}
+    postings = Posting.objects.filter(account=account)
+    window = postings.filter(journal__created_at__gte=since, journal__created_at__lt=until)
+    lines, groups = [], {}
+    for p in window.select_related("journal").order_by("journal__created_at", "journal_id"):
+        amount = account.normal * p.amount
+        family = cash_journal_family(p.journal)
+        lines.append({"at": p.journal.created_at, "journal_id": p.journal_id, "family": family,
+                      "amount": amount, "reason": p.journal.reason})
+        g = groups.setdefault(family, {"family": family, "count": 0, "amount": 0})
+        g["count"] += 1
+        g["amount"] += amount
+    before = postings.filter(journal__created_at__lt=since).aggregate(s=Coalesce(Sum("amount"), 0))["s"]
+    after = postings.filter(journal__created_at__gte=until).aggregate(s=Coalesce(Sum("amount"), 0))["s"]
+    opening, movement, after = account.normal * before, sum(x["amount"] for x in lines), account.normal * after
+    account.refresh_from_db(fields=["balance"])
+    return {
+        "account": account, "lines": lines, "groups": sorted(groups.values(), key=lambda g: g["family"]),
+        "opening": opening, "movement": movement, "closing": opening + movement, "after": after,
+        "ledger_balance": account.balance, "balanced": opening + movement + after == account.balance,
+        "received": sum(x["amount"] for x in lines if x["amount"] > 0),
+        "paid": -sum(x["amount"] for x in lines if x["amount"] < 0),
+    }

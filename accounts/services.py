@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import secrets
 from collections.abc import Iterable
 
+from django.conf import settings
 from django.contrib.auth.hashers import make_password
+from django.core.files.base import ContentFile
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from . import validity
+from . import identity, photos, validity
 from .errors import BusinessError, NotAllowed
 from .ledger import journal_post
 from .models import (
@@ -174,7 +177,7 @@ def cash_account_for(user, *, actor=None, reason: str = "") -> LedgerAccount:
     (unknown_operator). Staff taking a fee in cash open theirs on first use."""
     account, created = LedgerAccount.objects.get_or_create(
         operator=user,
-        defaults={"kind": LedgerAccount.Kind.CASH, "code": f"CASH-{user.pk}", "name": f"Cash on hand: {user}",
+        defaults={"kind": LedgerAccount.Kind.CASH, "code": f"CASH-{user.pk}", "name": f"库存现金 {user}",
                   "normal": LedgerAccount.NORMAL[LedgerAccount.Kind.CASH]},
     )
     if created:
@@ -222,7 +225,7 @@ def ledger_account_create(*, kind: str, code: str, name: str) -> LedgerAccount:
 def purse_create(*, holder: Cardholder | None, label: str) -> Purse:
     n = holder.number if holder else label
     account = LedgerAccount.objects.create(
-        kind=LedgerAccount.Kind.PURSE, code=f"PURSE-{n}", name=f"Purse {n}",
+        kind=LedgerAccount.Kind.PURSE, code=f"PURSE-{n}", name=f"电子钱包 {n}",
         normal=LedgerAccount.NORMAL[LedgerAccount.Kind.PURSE],
     )
     return Purse.objects.create(account=account, holder=holder)
@@ -247,7 +250,16 @@ def _charge_fee(*, purse: Purse, amount: int, payment: str, actor, reason: str, 
 
 # --- cardholders --------------------------------------------------------------------
 
-HOLDER_FIELDS = ("name", "id_number", "category", "entry", "unit", "start_date", "end_date", "bank_card_no")
+HOLDER_FIELDS = ("name", "id_number", "category", "entry", "unit", "start_date", "end_date", "bank_card_no", "phone")
+
+
+def _identity_fields_clean(fields: dict, category: str) -> dict:
+    """ID number (python-stdnum: check digit, birth date) and mobile number, as stored."""
+    if fields.get("id_number"):
+        fields["id_number"] = identity.id_number_clean(fields["id_number"], category=category)
+    if fields.get("phone"):
+        fields["phone"] = identity.phone_clean(fields["phone"])
+    return fields
 
 
 @transaction.atomic
@@ -259,6 +271,8 @@ def holder_create(*, actor, number: str, name: str, category: str, **fields) -> 
         raise BusinessError(_("A cardholder needs a number and a name."))
     if category not in Category.values:
         raise BusinessError(_("Unknown category \"%(category)s\".") % {"category": category})
+    number = identity.holder_number_clean(number)
+    fields = _identity_fields_clean(fields, category)
     if Cardholder.objects.filter(number=number).exists():
         raise BusinessError(_("Cardholder %(number)s already exists.") % {"number": number})
     holder = Cardholder(number=number, name=name, category=category, **fields)
@@ -274,12 +288,18 @@ def holder_update(*, actor, holder: Cardholder, reason: str = "", **fields) -> C
     _require(actor, "accounts.change_cardholder")
     _no_unknown_fields(fields, HOLDER_FIELDS)
     holder = Cardholder.objects.select_for_update().get(pk=holder.pk)
+    # Only what changes is checked again: a number on file from before the check stays as it is.
+    fields = dict(fields)
+    fields.update(_identity_fields_clean({k: fields[k] for k in ("id_number", "phone")
+                                          if k in fields and fields[k] != getattr(holder, k)},
+                                         fields.get("category", holder.category)))
     changed = {k: str(v) for k, v in fields.items() if getattr(holder, k) != v}
     for k, v in fields.items():
         setattr(holder, k, v)
     holder.full_clean()
     holder.save()
-    changed.pop("id_number", None) and changed.update(id_number="(changed)")
+    for secret in ("id_number", "phone"):
+        changed.pop(secret, None) and changed.update({secret: "(changed)"})
     _audit(action="holder_update", actor=actor, holder=holder, reason=reason, changed=changed)
     return holder
 
@@ -293,6 +313,18 @@ def holder_set_kiosk_password(*, actor, holder: Cardholder, raw_password: str) -
         kiosk_password=make_password(raw_password), kiosk_failures=0, kiosk_locked_until=None
     )
     _audit(action="holder_kiosk_password", actor=actor, holder=holder)
+
+
+@transaction.atomic
+def holder_photo_set(*, actor, holder: Cardholder, content: bytes) -> Cardholder:
+    """A new photo for the holder's page and the card face; the old file stays for the record."""
+    _require(actor, "accounts.change_cardholder")
+    jpeg = photos.photo_normalise(content)
+    holder = Cardholder.objects.select_for_update().get(pk=holder.pk)
+    holder.photo.save(f"{holder.pk}-{secrets.token_hex(4)}.jpg", ContentFile(jpeg), save=False)
+    holder.save(update_fields=["photo"])
+    _audit(action="holder_photo", actor=actor, holder=holder)
+    return holder
 
 
 def holder_eligible(holder: Cardholder, card_type: int) -> str | None:
@@ -501,7 +533,7 @@ def card_issue_formal(*, actor, holder: Cardholder, fee_payment: str = "cash") -
     fee = 0 if first else fee_amount(FeeSchedule.Kind.NEW_CARD, today)
     # The fee first: a new card carries the purse balance as it is after the fee.
     journal = _charge_fee(purse=purse, amount=fee, payment=fee_payment, actor=actor,
-                          reason=f"formal card for {holder.number}")
+                          reason=f"{holder.number} 正式卡工本费")
     purse.account.refresh_from_db(fields=["balance"])
     card = _new_card(card_type=CardType.FORMAL, holder=holder, purse=purse, issued_on=today, unit=holder.unit)
     _audit(action="card_issue", actor=actor, card=card, journal=journal, fee=fee, first=first)
@@ -554,7 +586,7 @@ def card_batch_issue(*, actor, unit: Unit, card_type: int, rows: list[dict] | No
     if batch.fee_total:
         # One journal per batch: the unit pays the batch's fees together (R-FEE-2, R-FEE-4).
         journal = _charge_fee(purse=None, amount=batch.fee_total, payment=fee_payment, actor=actor,
-                              reason=f"batch {batch.pk}: {batch.rows} cards", source=f"batch-fee:{batch.pk}")
+                              reason=f"批次 {batch.pk}：{batch.rows} 张卡工本费", source=f"batch-fee:{batch.pk}")
         _audit(action="batch_fee", actor=actor, journal=journal, batch=batch.pk, amount=batch.fee_total)
     return batch
 
@@ -581,12 +613,25 @@ def card_report_loss(*, card: Card, actor=None, channel: str = "staff", reason: 
                        reason=reason or "reported lost")
 
 
+def holder_id_check(*, holder: Cardholder, id_number: str) -> None:
+    """The ID presented in person is the holder's (R-LOSS-2, R-FREEZE-1): refused when it differs
+    or when no ID number is on file to compare with."""
+    if not holder.id_number:
+        raise BusinessError(_("%(holder)s has no ID number on file; record it from the ID presented first.") % {
+            "holder": holder})
+    if not identity.id_numbers_match(holder.id_number, id_number):
+        raise BusinessError(_("The ID number presented is not the one on file for %(holder)s.") % {"holder": holder})
+
+
 @transaction.atomic
-def card_reverse_loss(*, card: Card, actor, reason: str) -> Card:
-    """Reverse a loss report in person with ID (R-LOSS-2)."""
+def card_reverse_loss(*, card: Card, actor, reason: str, id_number: str | None = None) -> Card:
+    """Reverse a loss report in person with ID (R-LOSS-2). With `id_number` (the desk), the ID
+    presented must be the holder's."""
     _require(actor, "accounts.report_loss")
     reason = _reason_required(reason)
     card = _locked_card(card)
+    if id_number is not None and card.holder is not None:
+        holder_id_check(holder=card.holder, id_number=id_number)
     if card.status != S.LOST:
         raise BusinessError(_("Card %(card_no)s is not reported lost.") % {"card_no": card.card_no})
     target = S.EXPIRED if card.valid_until < business_day() else S.ACTIVE
@@ -635,7 +680,7 @@ def card_replace(*, card: Card, actor, reason: str, fee_payment: str = "cash") -
     _set_status(card, S.REPLACED, action="card_replaced", actor=actor, channel="staff", reason=reason)
     purse = Purse.objects.select_related("account").select_for_update().get(pk=card.purse_id)
     journal = _charge_fee(purse=purse, amount=fee, payment=fee_payment, actor=actor,
-                          reason=f"replacement of {card.card_no}")
+                          reason=f"补卡 {card.card_no} 工本费")
     purse.account.refresh_from_db(fields=["balance"])
     new = _new_card(card_type=card.card_type, holder=card.holder, purse=purse, issued_on=today,
                     unit=card.unit, replaces=card, valid_until=max(card.valid_until, today),
@@ -896,6 +941,60 @@ def _adjustment_post(*, actor, req: AdjustmentRequest) -> Journal:
         Purse.objects.filter(pk=purse.pk).update(pending=purse.pending - amount)
     _audit(action="account_adjust", actor=actor, holder=holder, journal=journal, reason=req.reason,
            kind=kind, amount=amount, request=req.pk, requested_by=req.requested_by_id)
+    return journal
+
+
+CASH_DEPOSIT_KEY = re.compile(r"^[0-9a-f]{32}$")
+
+
+def cash_deposit_key() -> str:
+    """A one-time key for a deposit form: the form carries it, the journal's source keeps it."""
+    return secrets.token_hex(16)
+
+
+@transaction.atomic
+def purse_deposit_cash(*, actor, amount, key: str, holder: Cardholder | None = None, card: Card | None = None,
+                       reason: str = "") -> Journal:
+    """Cash taken at the counter (现金充值): the operator's cash on hand against the holder's purse
+    (or an anonymous consumption card's). The counter writes no card, so the money is pending
+    credit (过渡余额) that the card takes at any top-up point. `key` is the form's one-time key:
+    the same form sent twice posts once and returns the first journal."""
+    _require(actor, "accounts.deposit_cash")
+    amount = _positive_amount(amount)
+    limit = settings.CASH_DEPOSIT_MAX_FEN
+    if amount > limit:
+        raise BusinessError(_("A counter deposit is at most %(limit)s yuan.") % {"limit": f"{limit // 100}.{limit % 100:02d}"})
+    if not CASH_DEPOSIT_KEY.match(key or ""):
+        raise BusinessError(_("The deposit form has expired; open it again."))
+    if (holder is None) == (card is None):
+        raise BusinessError(_("Deposit to either a cardholder's account or one consumption card."))
+    source = f"cash-deposit:{key}"
+    done = Journal.objects.filter(source=source).first()
+    if done is not None:
+        if done.actor_id != actor.pk or not done.postings.filter(amount=amount).exists():
+            raise BusinessError(_("This deposit form was already used for another deposit; open it again."))
+        return done
+    if card is not None:
+        card = _locked_card(card)
+        if card.card_type != CardType.CONSUMPTION:
+            holder, card = card.holder, None  # a real-name card's money is its holder's account
+        elif not card.is_live:
+            raise BusinessError(_("Card %(card_no)s is %(status)s.") % {
+                "card_no": card.card_no, "status": card.get_status_display()})
+    if holder is not None:
+        holder = Cardholder.objects.select_for_update().get(pk=holder.pk)
+        if holder.status != Cardholder.Status.ACTIVE:
+            raise BusinessError(_("%(holder)s has a closed account.") % {"holder": holder})
+        purse_id = holder.purse.pk
+    else:
+        purse_id = card.purse_id
+    purse = Purse.objects.select_for_update(of=("self",)).select_related("account").get(pk=purse_id)
+    journal = journal_post(kind=Journal.Kind.DEPOSIT, actor=actor, source=source,
+                           reason=(reason or "柜台现金充值")[:200],
+                           lines=[(cash_account_for(actor), amount), (purse.account, -amount)])
+    Purse.objects.filter(pk=purse.pk).update(pending=purse.pending + amount)
+    _audit(action="cash_deposit", actor=actor, holder=holder, card=card, journal=journal, reason=reason,
+           amount=amount, balance=purse.account.balance, pending=purse.pending + amount)
     return journal
 
 

@@ -35,7 +35,7 @@ ROLES: dict[str, list[str]] = {
         "accounts.report_loss", "accounts.freeze_card", "accounts.replace_card", "accounts.extend_card",
         "accounts.view_purse", "accounts.view_auditlog", "accounts.view_blocklistentry",
         "accounts.view_unit", "accounts.add_unit", "accounts.change_unit", "accounts.view_issuebatch",
-        "accounts.add_issuebatch", "accounts.view_adjustmentrequest",
+        "accounts.add_issuebatch", "accounts.view_adjustmentrequest", "accounts.view_intake", "accounts.add_intake",
         # Merchant and terminal records (M§2); settlement stays with finance.
         "merchants.*", "terminals.*",
     ],
@@ -48,7 +48,8 @@ ROLES: dict[str, list[str]] = {
         "accounts.add_feeschedule", "accounts.view_issuebatch", "accounts.view_unit",
         "merchants.view_merchant", "terminals.view_terminal", "terminals.view_record", "terminals.view_batch",
     ],
-    "cash_operator": ["accounts.view_card"],
+    # The cashier finds the holder at the counter, takes cash and reads their own cash report.
+    "cash_operator": ["accounts.view_card", "accounts.view_cardholder", "accounts.deposit_cash"],
     "merchant_user": [],
     "unit_agent": ["accounts.view_unit", "accounts.import_batch", "accounts.view_issuebatch",
                    "accounts.add_issuebatch"],

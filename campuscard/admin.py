@@ -29,7 +29,7 @@ class ApiClientForm(forms.ModelForm):
 @admin.register(ApiClient)
 class ApiClientAdmin(admin.ModelAdmin):
     form = ApiClientForm
-    list_display = ["name", "scopes", "merchant", "active", "token_prefix", "last_used_at"]
+    list_display = ["name", "scopes_display", "merchant", "active", "token_prefix", "last_used_at"]
     readonly_fields = ["token_prefix", "created_at", "last_used_at"]
     actions = ["rotate"]
 
@@ -56,3 +56,61 @@ class ApiClientAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False  # deactivate instead: the audit trail names clients
+
+    @admin.display(description=_("scopes"))
+    def scopes_display(self, client):
+        labels = dict(Scope.choices)
+        return "、".join(str(labels.get(s, s)) for s in client.scopes or [])
+
+
+# --- users and groups: permissions named in the reader's language ------------------------------
+# Django stores a permission's name in English when it creates it ("Can add audit entry"); the
+# group and user pages list them all. Each is named again here from its model's translated name.
+
+from django.apps import apps  # noqa: E402
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.contrib.auth.admin import GroupAdmin, UserAdmin  # noqa: E402
+from django.contrib.auth.models import Group  # noqa: E402
+from django.utils.translation import gettext  # noqa: E402
+
+DEFAULT_PERMISSION_NAMES = {
+    "add": _("Can add %(model)s"),
+    "change": _("Can change %(model)s"),
+    "delete": _("Can delete %(model)s"),
+    "view": _("Can view %(model)s"),
+}
+
+
+def permission_label(permission) -> str:
+    model = permission.content_type.model_class()
+    action, _sep, model_name = permission.codename.partition("_")
+    if model is None:
+        return f"{permission.content_type.app_label} | {gettext(permission.name)}"
+    app = apps.get_app_config(model._meta.app_label).verbose_name
+    if action in DEFAULT_PERMISSION_NAMES and model_name == model._meta.model_name:
+        name = DEFAULT_PERMISSION_NAMES[action] % {"model": model._meta.verbose_name}
+    else:
+        name = gettext(permission.name)  # our own permissions have msgids: "Can issue cards" …
+    return f"{app} | {model._meta.verbose_name} | {name}"
+
+
+class _TranslatedPermissions:
+    def formfield_for_manytomany(self, db_field, request=None, **kwargs):
+        field = super().formfield_for_manytomany(db_field, request, **kwargs)
+        if db_field.name in ("permissions", "user_permissions") and field is not None:
+            field.label_from_instance = permission_label
+        return field
+
+
+class CampusGroupAdmin(_TranslatedPermissions, GroupAdmin):
+    pass
+
+
+class CampusUserAdmin(_TranslatedPermissions, UserAdmin):
+    pass
+
+
+for _model, _admin in ((Group, CampusGroupAdmin), (get_user_model(), CampusUserAdmin)):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+    admin.site.register(_model, _admin)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from accounts import selectors as accounts_selectors
 from accounts.formatting import yuan
@@ -22,12 +23,23 @@ def cards_frozen_on(day: dt.date) -> int:
     return accounts_selectors.cards_frozen_count(since=start, until=start + dt.timedelta(days=1))
 
 
+def exception_rows() -> list[dict]:
+    """Everything staff must resolve, by kind, in words: record problems, card-vs-account flags,
+    declared lost records, conflicting resends and the daily close's differences."""
+    rows = []
+    for key, n in tps.open_exceptions_by_kind().items():
+        rows.append({"key": key, "label": terminal_labels.open_exception_label(key), "count": n})
+    for x in settlement_selectors.close_exceptions_open_by_kind():
+        rows.append({"key": f"close:{x['kind']}", "label": _("Daily close: %(kind)s") % {"kind": x["label"]},
+                     "count": x["n"]})
+    return rows
+
+
 def dashboard_data(*, today: dt.date | None = None) -> dict:
     today = today or business_day()
     series = tps.records_daily(start=today - dt.timedelta(days=29), end=today)
     lag = tps.posting_lag()
-    exceptions = tps.open_exceptions_by_kind()
-    close_exceptions = settlement_selectors.close_exceptions_open_by_kind()
+    exceptions = exception_rows()
     terminals = tps.terminals_needing_attention()
     today_totals = tps.records_on_day(day=today)
     return {
@@ -37,10 +49,8 @@ def dashboard_data(*, today: dt.date | None = None) -> dict:
         "amount_today": yuan(today_totals["amount"]),
         "lag": lag,
         "lag_seconds": int(lag["oldest_seconds"]),
-        # Labels, never the codes (terminals.labels, CloseException.Kind).
-        "exceptions": [{"label": terminal_labels.open_exception_label(k), "n": n} for k, n in exceptions.items()],
-        "close_exceptions": close_exceptions,
-        "exceptions_total": sum(exceptions.values()) + sum(x["n"] for x in close_exceptions),
+        "exceptions": exceptions,
+        "exceptions_total": sum(r["count"] for r in exceptions),
         "terminals": terminals,
         "frozen_today": cards_frozen_on(today),
         "chart": bar_chart([(d["day"].strftime("%m-%d"), d["amount"]) for d in series]),

@@ -56,12 +56,13 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # the API docs page's assets, served locally (no CDN)
-    "axes",
+    "campuscard.apps.AxesConfig",  # django-axes, under a name people read
     "campuscard",
     "accounts",
     "merchants",
     "terminals",
     "settlement",
+    "desk",
 ]
 
 MIDDLEWARE = [
@@ -193,7 +194,10 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
-MEDIA_ROOT = BASE_DIR / "var" / "media"
+# Development and tests serve static files straight from the apps (production runs collectstatic).
+WHITENOISE_USE_FINDERS = DEBUG or bool(os.environ.get("CAMPUSCARD_DEV"))
+# Holders' photos: personal data, served only through the desk (never under a public URL).
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT") or BASE_DIR / "var" / "media")
 
 REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -220,4 +224,6 @@ LOGGING = {
 
 # Fees (R-FEE-*) are data with effective dates (accounts.FeeSchedule); nothing here.
 CARD_NO_START = 20000001
+# The most cash one counter deposit takes (fen); more goes through the bank (圈存转帐).
+CASH_DEPOSIT_MAX_FEN = int(os.environ.get("CASH_DEPOSIT_MAX_FEN", 100000))
 ADMIN_SITE_HEADER = _("CampusCard back office")

@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from campuscard.health import health
@@ -10,8 +11,11 @@ from campuscard.health import health
 admin.site.site_header = _("CampusCard back office")
 admin.site.site_title = _("CampusCard")
 admin.site.index_title = _("Card centre")
+admin.site.site_url = "/desk/"  # "View site" leads to the desk, the counter's front
 
 urlpatterns = [
+    path("", RedirectView.as_view(url="/desk/", permanent=False)),
+    path("desk/", include("desk.urls")),
     path("admin/", admin.site.urls),
     path("health/", health, name="health"),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 class SettlementConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "settlement"
-    verbose_name = _("Daily close and settlement")
+    verbose_name = _("Settlement and reconciliation")
 
     def ready(self):
         from .setup import settlement_groups_ensure

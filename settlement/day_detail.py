@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from accounts import daybook
 from accounts.formatting import yuan
 from accounts.models import Journal, LedgerAccount
+from accounts.parsing import int_param
 from terminals import day_selectors
 from terminals import labels as terminal_labels
 from terminals.models import CardFlag, Record
@@ -146,7 +147,7 @@ def describe(dc: DayClose, excs: list) -> list[dict]:
     """Each exception of `dc` in words: kind, what it concerns, the difference, what differs, and
     links to the records, journals and flags behind it."""
     ids = {k: [e.ref for e in excs if e.kind == k] for k in K.values}
-    ints = {k: [int(r) for r in v if r.isdigit()] for k, v in ids.items()}
+    ints = {k: [n for r in v if (n := int_param(r)) is not None] for k, v in ids.items()}
     merchants = selectors.merchant_facts(merchant_ids=ints[K.MERCHANT]) if ints[K.MERCHANT] else {}
     merchant_rows = {m.merchant_id: m for m in dc.merchants.filter(merchant_id__in=ints[K.MERCHANT])}
     operators = {o.operator_id: o for o in dc.operators.select_related("operator").filter(
@@ -163,7 +164,7 @@ def describe(dc: DayClose, excs: list) -> list[dict]:
     for e in excs:
         d = {"exception": e, "kind_label": e.get_kind_display(), "amount": e.amount, "money": True, "links": [],
              "subject": "", "text": ""}
-        ref = int(e.ref) if e.ref.isdigit() else None
+        ref = int_param(e.ref)
         if e.kind == K.TRIAL_BALANCE and e.ref.startswith("opening:"):
             kind = e.ref.split(":", 1)[1]
             opening = kinds[kind].opening if kind in kinds else 0

@@ -263,7 +263,8 @@ class CloseException(models.Model):
     amount = models.BigIntegerField(_("difference (fen)"), default=0)
     created_at = models.DateTimeField(_("found at"), auto_now_add=True)
     resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
-    resolved_by = models.ForeignKey(USER, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    resolved_by = models.ForeignKey(USER, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("resolved by"))
     resolution = models.CharField(_("resolution"), max_length=200, blank=True)
 
     class Meta:
@@ -307,18 +308,24 @@ class Statement(models.Model):
     net = models.BigIntegerField(_("net payable (fen)"), default=0)
     computed_at = models.DateTimeField(_("computed at"))
     applied_at = models.DateTimeField(_("applied at"), null=True, blank=True)
-    applied_by = models.ForeignKey(USER, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    applied_by = models.ForeignKey(USER, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("applied by"))
     applied_late = models.BooleanField(_("applied after the window"), default=False)
     checked_at = models.DateTimeField(_("checked at"), null=True, blank=True)
-    checked_by = models.ForeignKey(USER, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    checked_by = models.ForeignKey(USER, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("checked by"))
     check_note = models.CharField(_("check note"), max_length=200, blank=True)
     approved_at = models.DateTimeField(_("approved at"), null=True, blank=True)
-    approved_by = models.ForeignKey(USER, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    approved_by = models.ForeignKey(USER, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("approved by"))
     paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
-    paid_by = models.ForeignKey(USER, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    paid_by = models.ForeignKey(USER, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("paid by"))
     bank_ref = models.CharField(_("bank reference"), max_length=60, blank=True)
-    payout_journal = models.ForeignKey(Journal, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    fee_journal = models.ForeignKey(Journal, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    payout_journal = models.ForeignKey(Journal, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("payout journal"))
+    fee_journal = models.ForeignKey(Journal, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("fee journal"))
 
     class Meta:
         verbose_name = _("settlement statement")
@@ -347,11 +354,13 @@ class MerchantPolicy(models.Model):
     """Settlement-side facts about a merchant: a repeat offender of duplicate charges gets
     退一赔一 (R-DUP-2)."""
 
-    merchant = models.OneToOneField(Merchant, on_delete=models.PROTECT, related_name="settlement_policy")
+    merchant = models.OneToOneField(Merchant, on_delete=models.PROTECT, related_name="settlement_policy",
+        verbose_name=_("merchant"))
     repeat_offender = models.BooleanField(_("repeat duplicate-charge offender"), default=False)
     reason = models.CharField(_("reason"), max_length=200, blank=True)
     changed_at = models.DateTimeField(_("changed at"), auto_now=True)
-    changed_by = models.ForeignKey(USER, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    changed_by = models.ForeignKey(USER, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("changed by"))
 
     class Meta:
         verbose_name = _("merchant policy")
@@ -373,9 +382,10 @@ class Refund(models.Model):
     kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices)
     from_merchant = models.BigIntegerField(_("from the merchant (fen)"))
     from_surcharge = models.BigIntegerField(_("from the surcharge account (fen)"), default=0)
-    journal = models.ForeignKey(Journal, on_delete=models.PROTECT, null=True, related_name="+")
-    surcharge_journal = models.ForeignKey(Journal, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    actor = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    journal = models.ForeignKey(Journal, on_delete=models.PROTECT, null=True, related_name="+", verbose_name=_("journal"))
+    surcharge_journal = models.ForeignKey(Journal, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("surcharge journal"))
+    actor = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+", verbose_name=_("actor"))
     reason = models.CharField(_("reason"), max_length=200)
     created_at = models.DateTimeField(_("at"), auto_now_add=True)
 
@@ -405,12 +415,14 @@ class Correction(models.Model):
     merchant_confirmed = models.BooleanField(_("confirmed by the merchant"), default=False)
     holder_confirmed = models.BooleanField(_("confirmed by the holder"), default=False)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.REQUESTED)
-    requested_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    requested_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+", verbose_name=_("requested by"))
     requested_at = models.DateTimeField(_("requested at"), auto_now_add=True)
-    decided_by = models.ForeignKey(USER, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    decided_by = models.ForeignKey(USER, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("decided by"))
     decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
     decision_note = models.CharField(_("note"), max_length=200, blank=True)
-    journal = models.ForeignKey(Journal, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    journal = models.ForeignKey(Journal, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("journal"))
 
     class Meta:
         verbose_name = _("correction form")
@@ -428,7 +440,7 @@ class GraduationClosure(models.Model):
 
     cohort = models.CharField(_("cohort"), max_length=100)
     reason = models.CharField(_("reason"), max_length=200)
-    actor = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    actor = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+", verbose_name=_("actor"))
     created_at = models.DateTimeField(_("at"), auto_now_add=True)
     holders = models.PositiveIntegerField(_("holders"), default=0)
     paid = models.PositiveIntegerField(_("paid to bank cards"), default=0)
@@ -451,13 +463,14 @@ class ClosureLine(models.Model):
         NO_BANK_CARD = "no_bank_card", _("Not closed: no bank card on file")
         FAILED = "failed", _("Not closed: refused")
 
-    closure = models.ForeignKey(GraduationClosure, on_delete=models.CASCADE, related_name="lines")
-    holder = models.ForeignKey(Cardholder, on_delete=models.PROTECT, related_name="+")
+    closure = models.ForeignKey(GraduationClosure, on_delete=models.CASCADE, related_name="lines", verbose_name=_("closure"))
+    holder = models.ForeignKey(Cardholder, on_delete=models.PROTECT, related_name="+", verbose_name=_("cardholder"))
     amount = models.BigIntegerField(_("balance (fen)"), default=0)
     bank_card_no = models.CharField(_("bank card"), max_length=32, blank=True)
     status = models.CharField(_("status"), max_length=12, choices=Status.choices)
     detail = models.CharField(_("detail"), max_length=200, blank=True)
-    journal = models.ForeignKey(Journal, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    journal = models.ForeignKey(Journal, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("journal"))
 
     class Meta:
         verbose_name = _("closure line")

@@ -147,8 +147,10 @@ class ProblemFilter(admin.SimpleListFilter):
 
 @admin.register(Record)
 class RecordAdmin(YuanFieldsMixin, ReadOnlyAdmin):
-    list_display = ("terminal", "term_seq", "card_no", "kind_label", "base_amount", "surcharge", "time", "status",
-                    "problems_label")
+    # In yuan, with the merchant and the terminal's place, the kind and problems in words.
+    list_display = ("time", "terminal_display", "merchant", "term_seq", "card_no", "kind_label", "base_amount",
+                    "surcharge", "total_yuan", "status", "problems_label")
+    list_select_related = ("terminal", "merchant")
     list_filter = ("status", "kind", ProblemFilter)
     search_fields = ("=card_no", "=term_seq")
     # Money in yuan, codes by their labels (terminals.labels); the raw frame is not for people.
@@ -179,6 +181,14 @@ class RecordAdmin(YuanFieldsMixin, ReadOnlyAdmin):
 
     def has_change_permission(self, request, obj=None):
         return obj is None and request.user.has_perm("terminals.change_record")  # actions only
+
+    @admin.display(description=_("terminal"), ordering="terminal_id")
+    def terminal_display(self, record):
+        return f"T{record.terminal_id} {record.terminal.location}".strip()
+
+    @admin.display(description=_("total (yuan)"))
+    def total_yuan(self, record):
+        return yuan(record.base_amount + record.surcharge)
 
     @admin.action(description=_("Post the selected exceptions"), permissions=["change"])
     def post_records(self, request, queryset):

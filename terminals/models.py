@@ -64,8 +64,10 @@ class Terminal(models.Model):
 class Assignment(models.Model):
     """Which merchant a terminal served, and when (R-TERM-1)."""
 
-    terminal = models.ForeignKey(Terminal, on_delete=models.PROTECT, related_name="assignments")
-    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="assignments")
+    terminal = models.ForeignKey(Terminal, on_delete=models.PROTECT, related_name="assignments",
+                                 verbose_name=_("terminal"))
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="assignments",
+                                 verbose_name=_("merchant"))
     valid_from = models.DateTimeField(_("from"))
     valid_to = models.DateTimeField(_("to"), null=True, blank=True)
 
@@ -134,15 +136,15 @@ class PostingSettings(models.Model):
 class Batch(models.Model):
     """One TXN_BATCH frame as received, resends included; committed before the ACK."""
 
-    terminal = models.ForeignKey(Terminal, on_delete=models.PROTECT, related_name="batches")
+    terminal = models.ForeignKey(Terminal, on_delete=models.PROTECT, related_name="batches", verbose_name=_("terminal"))
     batch_no = models.BigIntegerField(_("batch number"))
-    msg_seq = models.BigIntegerField()
+    msg_seq = models.BigIntegerField(_("message sequence"))
     raw = models.BinaryField(_("frame"))
     received_at = models.DateTimeField(_("received at"), auto_now_add=True, db_index=True)
-    count = models.PositiveIntegerField(default=0)
-    stored = models.PositiveIntegerField(default=0)
-    duplicates = models.PositiveIntegerField(default=0)
-    exceptions = models.PositiveIntegerField(default=0)
+    count = models.PositiveIntegerField(_("records in the frame"), default=0)
+    stored = models.PositiveIntegerField(_("records stored"), default=0)
+    duplicates = models.PositiveIntegerField(_("duplicates dropped"), default=0)
+    exceptions = models.PositiveIntegerField(_("exceptions"), default=0)
     posted_at = models.DateTimeField(_("posted at"), null=True, blank=True, db_index=True)
 
     class Meta:
@@ -151,7 +153,7 @@ class Batch(models.Model):
         indexes = [models.Index(fields=["posted_at"], condition=Q(posted_at__isnull=True), name="batch_unposted")]
 
     def __str__(self):
-        return f"T{self.terminal_id} batch {self.batch_no}"
+        return f"T{self.terminal_id}/{self.batch_no}"
 
 
 class Record(models.Model):
@@ -182,9 +184,9 @@ class Record(models.Model):
         EXCEPTION = "exception", _("Exception")
         REJECTED = "rejected", _("Rejected by staff")
 
-    terminal = models.ForeignKey(Terminal, on_delete=models.PROTECT, related_name="records")
+    terminal = models.ForeignKey(Terminal, on_delete=models.PROTECT, related_name="records", verbose_name=_("terminal"))
     term_seq = models.BigIntegerField(_("terminal sequence"))
-    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="records")
+    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="records", verbose_name=_("batch"))
     card_no = models.BigIntegerField(_("card number"), db_index=True)
     card_type = models.PositiveSmallIntegerField(_("card type"))
     kind = models.PositiveSmallIntegerField(_("kind"))
@@ -199,8 +201,8 @@ class Record(models.Model):
     raw = models.BinaryField()
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.RECEIVED)
     problems = models.JSONField(_("problems"), default=list, blank=True)
-    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, null=True, blank=True)
-    journal = models.ForeignKey(Journal, on_delete=models.PROTECT, null=True, blank=True)
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, null=True, blank=True, verbose_name=_("merchant"))
+    journal = models.ForeignKey(Journal, on_delete=models.PROTECT, null=True, blank=True, verbose_name=_("journal"))
     posted_at = models.DateTimeField(_("posted at"), null=True, blank=True)
     business_day = models.DateField(_("business day"), null=True, blank=True, db_index=True)
     # The split posting stored (see the class doc); 0 until a purchase is posted.
@@ -237,27 +239,33 @@ class Record(models.Model):
 class RecordConflict(models.Model):
     """A second version of (terminal, term_seq) with different content: kept, for staff."""
 
-    record = models.ForeignKey(Record, on_delete=models.PROTECT, related_name="conflicts")
-    batch = models.ForeignKey(Batch, on_delete=models.PROTECT)
+    record = models.ForeignKey(Record, on_delete=models.PROTECT, related_name="conflicts", verbose_name=_("record"))
+    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, verbose_name=_("batch"))
     raw = models.BinaryField()
-    received_at = models.DateTimeField(auto_now_add=True)
-    resolved_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True)
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("conflicting resend")
+        verbose_name_plural = _("conflicting resends")
 
     def __str__(self):
-        return f"{self.record} (conflict)"
+        return f"{self.record} ≠"
 
 
 class LostRange(models.Model):
     """Records a terminal declared lost (0x11): an exception on its merchant for staff."""
 
-    terminal = models.ForeignKey(Terminal, on_delete=models.PROTECT, related_name="lost_ranges")
-    from_seq = models.BigIntegerField()
-    to_seq = models.BigIntegerField()
-    at = models.DateTimeField(auto_now_add=True)
-    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, null=True, blank=True)
-    resolved_at = models.DateTimeField(null=True, blank=True)
+    terminal = models.ForeignKey(Terminal, on_delete=models.PROTECT, related_name="lost_ranges", verbose_name=_("terminal"))
+    from_seq = models.BigIntegerField(_("from sequence"))
+    to_seq = models.BigIntegerField(_("to sequence"))
+    at = models.DateTimeField(_("declared at"), auto_now_add=True)
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, null=True, blank=True, verbose_name=_("merchant"))
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("records declared lost")
+        verbose_name_plural = _("records declared lost")
         constraints = [models.CheckConstraint(condition=Q(to_seq__gte=models.F("from_seq")), name="lost_range_order")]
 
     def __str__(self):
@@ -273,14 +281,15 @@ class CardFlag(models.Model):
         BLOCKED_SPENT = "blocked_spent", _("A blocked card was spent")
 
     card_no = models.BigIntegerField(_("card number"), db_index=True)
-    record = models.ForeignKey(Record, on_delete=models.PROTECT, related_name="flags_raised")
+    record = models.ForeignKey(Record, on_delete=models.PROTECT, related_name="flags_raised", verbose_name=_("record"))
     kind = models.CharField(_("kind"), max_length=14, choices=Kind.choices)
     expected = models.BigIntegerField(_("host expected"))
     actual = models.BigIntegerField(_("card said"))
-    at = models.DateTimeField(auto_now_add=True)
-    resolved_at = models.DateTimeField(null=True, blank=True)
-    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True)
-    resolution = models.CharField(max_length=200, blank=True)
+    at = models.DateTimeField(_("raised at"), auto_now_add=True)
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
+    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                    verbose_name=_("resolved by"))
+    resolution = models.CharField(_("resolution"), max_length=200, blank=True)
 
     class Meta:
         verbose_name = _("card-vs-account flag")

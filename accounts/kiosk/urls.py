@@ -8,5 +8,6 @@ urlpatterns = [
     path("cards/", views.cards, name="cards"),
     path("cards/<int:card_no>/loss/", views.loss, name="loss"),
     path("cards/<int:card_no>/reported/", views.reported, name="reported"),
+    path("reset/", views.reset, name="reset"),
     path("end/", views.end, name="end"),
 ]

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods
 from ..errors import BusinessError
 from ..models import Card, Cardholder
 from . import services
-from .forms import KioskLoginForm
+from .forms import KioskLoginForm, KioskResetForm
 
 HOLDER, AT = "kiosk_holder", "kiosk_at"
 
@@ -75,8 +75,36 @@ def start(request):
         form = KioskLoginForm()
     return _render(request, "kiosk/start.html", {
         "form": form, "error": error, "timed_out": "timeout" in request.GET,
+        "password_set": "password_set" in request.GET,
         "consumption_note": _messages()["consumption"],
     }, status=200)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def reset(request):
+    """Set a new query password with the ID number and the registered mobile number."""
+    _clear(request)
+    error = ""
+    form = KioskResetForm(request.POST or None)
+    if request.method == "POST":
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                done = services.kiosk_password_reset(id_number=data["id_number"], phone=data["phone"],
+                                                     new_password=data["password1"])
+            except BusinessError as exc:
+                done, error = False, " ".join(str(m) for m in exc.messages)
+            if done:
+                return redirect("/kiosk/?password_set=1")
+            if not error:
+                # One answer for an unknown ID number, a wrong or missing phone and a locked holder.
+                error = _("The ID number and mobile number do not match a holder's record, or this holder is locked "
+                          "for a while. If your mobile number changed, go to the card centre with your ID.")
+        else:
+            error = " ".join(str(e) for errors in form.errors.values() for e in errors)
+        form = KioskResetForm(initial={"id_number": form.data.get("id_number", "")[:20]})
+    return _render(request, "kiosk/reset.html", {"form": form, "error": error})
 
 
 @never_cache
@@ -91,6 +119,8 @@ def cards(request, error: str = ""):
         rows.append({"card": card, "why_not": reasons[why] if why else ""})
     return _render(request, "kiosk/cards.html", {
         "holder": holder, "rows": rows, "balance": services.kiosk_balance(holder=holder), "error": error,
+        "pending": services.kiosk_pending(holder=holder),
+        "transactions": services.kiosk_transactions(holder=holder),
     })
 
 

@@ -14,6 +14,7 @@ class Scope(models.TextChoices):
     REVENUE_READ = "revenue:read", _("Merchant revenue")
     SETTLEMENTS_READ = "settlements:read", _("Merchant settlements")
     CARDS_FUNCTIONS = "cards:functions", _("Switch a card's subsystem functions on or off")
+    HOLDERS_SYNC = "holders:sync", _("Send freshmen and staff from the registry (intake)")
 
 
 # What a token bound to one merchant (its own cash register, its accounts software) may hold: that

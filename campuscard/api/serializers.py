@@ -113,3 +113,32 @@ class FunctionSwitchResultSerializer(serializers.Serializer):
     card_no = serializers.IntegerField()
     functions = serializers.ListField(child=serializers.CharField())
     changed = serializers.BooleanField(help_text="false when the function already was as asked")
+
+
+class IntakeRequestSerializer(serializers.Serializer):
+    rows = serializers.ListField(
+        child=serializers.DictField(child=serializers.CharField(allow_blank=True, max_length=200)),
+        min_length=1, max_length=5000,
+        help_text="One object per person: number, name, id_number, category, entry (postgraduates: spring or "
+                  "autumn), unit (code or name), start_date, end_date (expected graduation) or graduation_year, "
+                  "phone, bank_card_no. Dates YYYY-MM-DD.")
+    apply = serializers.BooleanField(default=False, help_text="false: check only (nothing is written); true: check, "
+                                                                "then write every row without errors")
+
+
+class IntakeRowErrorSerializer(serializers.Serializer):
+    row = serializers.IntegerField(help_text="1 for the first object of rows")
+    number = serializers.CharField()
+    errors = serializers.ListField(child=serializers.CharField())
+
+
+class IntakeResultSerializer(serializers.Serializer):
+    intake = serializers.IntegerField(help_text="The intake's id, as the desk shows it")
+    status = serializers.CharField(help_text="preview (checked only), done (written)")
+    rows = serializers.IntegerField()
+    create = serializers.IntegerField(help_text="Rows that are (or would be) new holders")
+    update = serializers.IntegerField(help_text="Rows that change (or would change) a holder")
+    same = serializers.IntegerField()
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    errors = IntakeRowErrorSerializer(many=True)

@@ -17,7 +17,11 @@ from .models import MERCHANT_SCOPES, ApiClient, Scope
 
 FUNCTION_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 # What a client's service login may do, per scope: the services check these like any staff's.
-SCOPE_PERMISSIONS = {Scope.CARDS_FUNCTIONS: [("accounts", "change_card")]}
+SCOPE_PERMISSIONS = {
+    Scope.CARDS_FUNCTIONS: [("accounts", "change_card")],
+    # The registry's intake creates and updates holders as a desk clerk's would (accounts.intake).
+    Scope.HOLDERS_SYNC: [("accounts", "add_intake"), ("accounts", "add_cardholder"), ("accounts", "change_cardholder")],
+}
 
 
 @transaction.atomic
@@ -119,3 +123,27 @@ def card_function_switch(*, client: ApiClient, card_no: int, function: str, enab
     card = card_functions_set(card=card, actor=api_client_actor(client), functions=sorted(new),
                               reason=f"API {client.name}: {reason}"[:200])
     return card, True
+
+
+def holders_intake(*, client: ApiClient, rows: list[dict], apply: bool) -> dict:
+    """The registry's rows through the intake (accounts.intake), under the client's service login:
+    checked and kept for the desk to see; with `apply`, every row without errors written."""
+    from accounts import intake
+    from accounts.models import IntakeRow
+
+    if Scope.HOLDERS_SYNC not in (client.scopes or []) or client.merchant_id is not None:
+        raise NotAllowed("This client may not send holders.")
+    actor = api_client_actor(client)
+    batch = intake.intake_preview(actor=actor, rows=[{**r, "_row": i} for i, r in enumerate(rows, start=1)],
+                                  source="api", filename=client.name[:100])
+    while apply and batch.status in ("preview", "applying"):
+        batch = intake.intake_apply(actor=actor, intake=batch)
+    counts = {a: 0 for a in IntakeRow.Action.values}
+    errors = []
+    for line in batch.lines.order_by("row_no"):
+        counts[line.action] += 1
+        if line.errors:
+            errors.append({"row": line.row_no, "number": line.data.get("number", ""), "errors": line.errors})
+    return {"intake": batch.pk, "status": batch.status, "rows": batch.rows_total, "create": counts["create"],
+            "update": counts["update"], "same": counts["same"], "created": batch.created, "updated": batch.updated,
+            "errors": errors}

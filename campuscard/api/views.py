@@ -126,3 +126,25 @@ class CardFunctionsView(ScopedView):
             raise Http404
         return Response(s.FunctionSwitchResultSerializer(
             {"card_no": card.card_no, "functions": card.functions, "changed": changed}).data)
+
+
+class HolderIntakeView(ScopedView):
+    """The student information system or the personnel office sends its freshmen and staff: every row
+    is checked (ID numbers, graduation dates, units) as at the desk; with apply, the rows without
+    errors are written (accounts.intake). The intake shows at the desk under its id."""
+
+    required_scope = Scope.HOLDERS_SYNC
+
+    @extend_schema(summary="Send freshmen and staff from the registry (check, or check and write)",
+                   request=s.IntakeRequestSerializer, responses=s.IntakeResultSerializer, tags=["holders"])
+    def post(self, request):
+        body = s.IntakeRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            result = services.holders_intake(client=request.user, rows=body.validated_data["rows"],
+                                             apply=body.validated_data["apply"])
+        except NotAllowed as exc:
+            raise PermissionDenied(str(exc.messages[0])) from exc
+        except BusinessError as exc:
+            return Response({"detail": "; ".join(exc.messages)}, status=400)
+        return Response(s.IntakeResultSerializer(result).data)

@@ -134,7 +134,7 @@ def test_add_holder_goes_through_holder_create(client, staff):
     unit = UnitFactory()
     client.force_login(staff)
     r = client.post(reverse("admin:accounts_cardholder_add"), {
-        "number": "T9001", "name": "王五", "id_number": "110101199001011234", "category": "staff", "entry": "",
+        "number": "T9001", "name": "王五", "id_number": "110101199001011237", "category": "staff", "entry": "",
         "unit": unit.pk, "start_date": "", "end_date": "", "bank_card_no": "",
     })
     assert r.status_code == 302, r.context and r.context["adminform"].form.errors

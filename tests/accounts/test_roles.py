@@ -42,7 +42,8 @@ def test_every_role_has_a_group_with_its_permissions():
     card_centre, finance = role_group("card_centre"), role_group("finance")
     assert CARD_CENTRE <= _codenames(card_centre) and not FINANCE & _codenames(card_centre)
     assert FINANCE <= _codenames(finance) and not CARD_CENTRE & _codenames(finance)
-    assert _codenames(role_group("cash_operator")) == {"view_card"}
+    # The cashier finds the holder at the desk and takes cash there (and reads their own report).
+    assert _codenames(role_group("cash_operator")) == {"view_card", "view_cardholder", "deposit_cash"}
     # Merchant users get only their portal's permissions (merchants/setup.py), nothing of accounts.
     assert not _codenames(role_group("merchant_user"), "accounts")
     assert not _codenames(role_group("merchant_user"), "terminals")

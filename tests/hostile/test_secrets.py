@@ -173,13 +173,28 @@ def test_api_output_and_schema_carry_no_secret(world):
     bodies = [api.get(f"/api/v1/cards/{card.card_no}/").content.decode(),
               api.get(f"/api/v1/holders/{holder.number}/cards/").content.decode(),
               api.get(f"/api/v1/merchants/{world['merchant'].code}/revenue/").content.decode(),
-              login().get("/api/schema/").content.decode(), login().get("/api/schema/?format=json").content.decode()]
+              _schema_without_request_bodies()]
     for body in bodies:
         assert_absent(body, keys=all_keys(), passwords=[SECRET_PW], where="the API")
         assert hashed not in body
         for field in ("kiosk_password", "token_hash", "id_number", "\"key\""):
             assert field not in body, field
     assert world["token"] not in "".join(bodies)
+
+
+def _schema_without_request_bodies() -> str:
+    """The OpenAPI schema as far as it describes what the API answers: the registry's intake takes
+    ID numbers in (POST /api/v1/holders/intake/), which its request body documents; no answer
+    carries one."""
+    import json
+
+    schema = json.loads(login().get("/api/schema/?format=json").content)
+    for path in schema["paths"].values():
+        for operation in path.values():
+            operation.pop("requestBody", None)
+    for name in [n for n in schema["components"]["schemas"] if n.endswith("Request")]:
+        del schema["components"]["schemas"][name]
+    return json.dumps(schema)
 
 
 def test_sql_logging_never_writes_a_key_even_in_debug(world, caplog):

@@ -18,10 +18,11 @@ class Command(BaseCommand):
         lines = [
             "",
             "CampusCard is starting (Ctrl-C stops it):",
-            f"  Staff admin (card centre, finance)   {base}/admin/",
+            f"  Counter workbench (校园卡业务柜台)       {base}/desk/  (login: centre, cashier, finance)",
+            f"  Staff admin (configuration)          {base}/admin/",
             f"  English interface                    {base}/admin/  (language switch at the top)",
             f"  POS terminal gateway (TCP)           {gateway}  (5 simulated terminals trade on it)",
-            f"  Self-service kiosk (自助挂失)          {base}/kiosk/  (holder number + kiosk password below)",
+            f"  Self-service kiosk (自助挂失)          {base}/kiosk/  (holder number or ID number + kiosk password below)",
             f"  Merchant portal                      {base}/merchant/  (login: the merchant users below)",
             f"  Finance desk                         {base}/finance/  (login: finance)",
             f"  REST API v1 / docs                   {base}/api/v1/  {base}/api/docs/  (tokens: admin → API clients)",

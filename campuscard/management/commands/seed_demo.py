@@ -89,7 +89,7 @@ class Command(BaseCommand):
             end = (dt.date(start.year + 4, 6, 30) if category in STUDENT_CATEGORIES
                    else dt.date(today.year + rng.randint(1, 4), 12, 31))
             fields = dict(category=category, unit=rng.choice(units), start_date=start, end_date=end,
-                          id_number=f"1101012000{i:04d}{rng.randint(1000, 9999)}",
+                          id_number=demo_id_number(i, rng), phone=f"139{i:08d}",
                           bank_card_no=f"622202{i:013d}" if rng.random() < 0.9 else "")
             if category in POSTGRADUATE_CATEGORIES:
                 fields["entry"] = rng.choice(["spring", "autumn"])
@@ -176,6 +176,15 @@ class Command(BaseCommand):
         path = settings.BASE_DIR / "var" / DEMO_API_TOKEN_FILE
         path.parent.mkdir(exist_ok=True)
         path.write_text(token + "\n")
+
+
+def demo_id_number(i: int, rng) -> str:
+    """A resident ID number whose birth date and check digit are right (python-stdnum checks both)."""
+    from stdnum.cn import ric
+
+    born = dt.date(1960, 1, 1) + dt.timedelta(days=rng.randint(0, 16000))
+    body = f"110101{born:%Y%m%d}{i % 1000:03d}"
+    return body + ric.calc_check_digit(body + "0")  # it skips the last character
 
 
 DEMO_API_TOKEN_FILE = "demo-api-token.txt"
