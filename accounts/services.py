@@ -186,7 +186,7 @@ def cash_account_for(user, *, actor=None, reason: str = "") -> LedgerAccount:
     return account
 
 
-def cash_operators_ensure_accounts(*, user_ids=None, reason: str = "cash-operator role granted") -> int:
+def cash_operators_ensure_accounts(*, user_ids=None, reason: str = "授予现金充值业务人员角色") -> int:
     """Open the cash account of every holder of the cash-operator role (of `user_ids` only, when
     given) that has none. Idempotent; returns how many were opened."""
     from django.contrib.auth import get_user_model

@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts import forms as account_forms
 from accounts.formatting import fen_from_yuan
 from accounts.models import Cardholder
+from accounts.parsing import date_in_range
 
 
 class SearchForm(forms.Form):
@@ -136,3 +137,10 @@ class IntakeUploadForm(forms.Form):
 class CashReportForm(forms.Form):
     day = forms.DateField(label=_("Business day"), required=False,
                           widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+
+    def clean_day(self):
+        # Year 9999 would overflow the day's end bound; the parser's range is the product's range.
+        day = self.cleaned_data.get("day")
+        if day is not None and not date_in_range(day):
+            raise forms.ValidationError(_("Enter a date between 1900 and 2999."))
+        return day
