@@ -181,7 +181,7 @@ def copy_yardstick(rows: int) -> float:
 
 
 def percentile(values, q):
-    from terminals.simulator import percentile as p
+    from devtools.simulator import percentile as p
 
     return p(list(values), q)
 

@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "terminals",
     "settlement",
     "desk",
+    "devtools",  # the simulator, the demo history and seed; imported by nothing in the product
 ]
 
 MIDDLEWARE = [

@@ -636,7 +636,7 @@ class Stack:
 
 def sim_objects(stack: Stack, args, *, terminals: int, cards: int, sim_start: dt.datetime, sim_minutes: float,
                 faults: bool, offline_share: float, tick: float = 0.25):
-    from terminals import simulator
+    from devtools import simulator
 
     admin, cashier = fixture(cards=cards, formal=min(200, cards // 5), seed=args.seed)
     specs = simulator.terminals_setup(count=terminals, actor=admin, key_files=[], save_to=None)
@@ -677,7 +677,7 @@ def chaos_run(args, argv) -> int:
     try:
         stack.up()
         from accounts.timeutil import business_day
-        from terminals import simulator
+        from devtools import simulator
 
         today = dt.datetime.now(simulator.SHANGHAI)
         # Eight hours of a campus day (late morning to evening) in `minutes` wall minutes: lunch and
@@ -803,7 +803,7 @@ def lunch_rush(args, argv) -> int:
     try:
         stack.up(gateway_threads=8)
         from accounts.ledger import ledger_check
-        from terminals import simulator
+        from devtools import simulator
 
         t = time.monotonic()
         today = dt.datetime.now(simulator.SHANGHAI)

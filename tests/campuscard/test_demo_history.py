@@ -18,11 +18,11 @@ from accounts.ledger import ledger_check
 from accounts.models import Cardholder
 from accounts.selectors import cards_purse_state
 from accounts.timeutil import business_day
-from campuscard.demo_history import _Card, _History, _reaches, _Terminal, _topological
+from devtools.demo_history import _Card, _History, _reaches, _Terminal, _topological
 from settlement.models import CloseException, DayClose, DayMerchantTotal, Statement
 from terminals.models import Batch, CardFlag, Record
 from terminals.portal_selectors import records_daily
-from terminals.simulator import cards_setup
+from devtools.simulator import cards_setup
 from tests.accounts.helpers import at, fast_password_hashing  # noqa: F401 (autouse)
 
 pytestmark = pytest.mark.django_db

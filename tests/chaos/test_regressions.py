@@ -176,7 +176,7 @@ def test_r_term_3_pending_credit_written_once_when_two_top_up_points_take_the_ca
     takes the second as more_than_pending). The simulator claims the card before it asks."""
     import asyncio
 
-    from terminals import simulator
+    from devtools import simulator
     from terminals.models import Record
     from terminals.services import terminal_add
 

@@ -10,9 +10,9 @@ import pytest
 
 from accounts import services as acc
 from accounts.models import CardType
-from terminals import simulator
+from devtools import simulator
 from terminals.models import Batch, Record, RecordConflict
-from terminals.simulator import SHANGHAI, SimConfig, Simulation
+from devtools.simulator import SHANGHAI, SimConfig, Simulation
 from tests.accounts.helpers import adjust
 
 K = simulator.K

@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from . import protocol
-from .simclient import NackError, VirtualTerminal
+from terminals import protocol
+from terminals.simclient import NackError, VirtualTerminal
 
 P = protocol
 K = P.MerchantKind
@@ -766,8 +766,8 @@ def terminals_setup(*, count: int, actor, key_files: list[Path], save_to: Path |
     from merchants.selectors import merchants_active
     from merchants.services import merchant_create
 
-    from .models import Assignment, Batch, Terminal
-    from .services import terminal_add
+    from terminals.models import Assignment, Batch, Terminal
+    from terminals.services import terminal_add
 
     want = {kind: int(count * share) for kind, share in KIND_SHARE.items()}
     if count >= 2:
@@ -842,7 +842,7 @@ def deposits_posted(pairs) -> set[tuple[int, int]]:
     """Which (terminal_id, term_seq) records are posted."""
     from django.db import connections
 
-    from .models import Record
+    from terminals.models import Record
 
     try:
         by_terminal = defaultdict(list)
@@ -861,8 +861,8 @@ def post_waiting(terminal_ids=None) -> int:
     """Stand in for the Celery worker: post every batch committed and not posted yet."""
     from django.db import connections
 
-    from .models import Batch
-    from .posting import batch_post
+    from terminals.models import Batch
+    from terminals.posting import batch_post
 
     try:
         qs = Batch.objects.filter(posted_at__isnull=True)
@@ -910,7 +910,7 @@ def verify(sim: Simulation, *, wait_posted: float = 60.0, post_inline: bool = Fa
     from accounts.ledger import ledger_check
     from accounts.selectors import cards_purse_state
 
-    from .models import Batch, Record
+    from terminals.models import Batch, Record
 
     v = Verification()
     for term in sim.terminals:

@@ -1,7 +1,7 @@
 """python manage.py simulate_terminals --terminals N --cards M --minutes T [--tcp host:port | --serial URL]
 [--offline-share x] [--faults] [--speed k] [--seed s] [--verify] [--post-inline]
 
-Virtual terminals and cards against a running gateway; the logic is terminals/simulator.py."""
+Virtual terminals and cards against a running gateway; the logic is devtools/simulator.py."""
 
 import asyncio
 import logging
@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from terminals import simulator
+from devtools import simulator
 
 
 class Command(BaseCommand):

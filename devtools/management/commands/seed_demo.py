@@ -14,7 +14,7 @@ from django.db import transaction
 from accounts import services
 from accounts.models import POSTGRADUATE_CATEGORIES, STUDENT_CATEGORIES, Cardholder, CardType, Category, Unit
 from accounts.setup import ROLE_NAMES, role_group
-from campuscard import demo_history
+from devtools import demo_history
 from merchants.models import MerchantKind
 from merchants.selectors import merchant_get
 from merchants.services import merchant_create

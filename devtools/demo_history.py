@@ -150,7 +150,7 @@ class _History:
         from accounts.selectors import cards_purse_state
         from merchants.selectors import merchant_users, merchants_active
         from terminals.portal_selectors import merchant_terminal_ids
-        from terminals.simulator import operator_setup
+        from devtools.simulator import operator_setup
 
         self.plan, self.clock = plan, traveller
         self.rng = random.Random(plan.seed)
@@ -337,7 +337,7 @@ class _History:
 
     def _purchase(self, events, ts: int, kind: str) -> None:
         from terminals import protocol as P
-        from terminals.simulator import DINING_PRICES
+        from devtools.simulator import DINING_PRICES
 
         term = self.rng.choice(self.terminals[kind])
         if kind == "dining":
@@ -385,7 +385,7 @@ class _History:
 
     def _topup(self, events, ts: int, card: _Card) -> None:
         from terminals import protocol as P
-        from terminals.simulator import TOPUP_AMOUNTS
+        from devtools.simulator import TOPUP_AMOUNTS
 
         card.topup_due = False
         if not self.terminals["topup"]:
@@ -516,7 +516,7 @@ _PROFILES: dict[str, tuple[list[int], list[float]]] = {}
 def _times(rng: random.Random, day: dt.date, kind: str, n: int) -> list[int]:
     """n Unix times on `day`, spread like the simulator's rates for the kind (peaks at meals,
     showers in the evening), inside the opening hours."""
-    from terminals.simulator import rate_per_minute
+    from devtools.simulator import rate_per_minute
 
     if kind not in _PROFILES:
         opens, closes = OPEN[kind]
