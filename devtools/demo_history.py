@@ -148,9 +148,9 @@ class _Totals:
 class _History:
     def __init__(self, plan: HistoryPlan, traveller):
         from accounts.selectors import cards_purse_state
+        from devtools.simulator import operator_setup
         from merchants.selectors import merchant_users, merchants_active
         from terminals.portal_selectors import merchant_terminal_ids
-        from devtools.simulator import operator_setup
 
         self.plan, self.clock = plan, traveller
         self.rng = random.Random(plan.seed)
@@ -336,8 +336,8 @@ class _History:
         return rec
 
     def _purchase(self, events, ts: int, kind: str) -> None:
-        from terminals import protocol as P
         from devtools.simulator import DINING_PRICES
+        from terminals import protocol as P
 
         term = self.rng.choice(self.terminals[kind])
         if kind == "dining":
@@ -384,8 +384,8 @@ class _History:
             self.carry.append((ts2, card))
 
     def _topup(self, events, ts: int, card: _Card) -> None:
-        from terminals import protocol as P
         from devtools.simulator import TOPUP_AMOUNTS
+        from terminals import protocol as P
 
         card.topup_due = False
         if not self.terminals["topup"]:

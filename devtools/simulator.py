@@ -765,7 +765,6 @@ def terminals_setup(*, count: int, actor, key_files: list[Path], save_to: Path |
 
     from merchants.selectors import merchants_active
     from merchants.services import merchant_create
-
     from terminals.models import Assignment, Batch, Terminal
     from terminals.services import terminal_add
 
@@ -909,7 +908,6 @@ def verify(sim: Simulation, *, wait_posted: float = 60.0, post_inline: bool = Fa
     balances."""
     from accounts.ledger import ledger_check
     from accounts.selectors import cards_purse_state
-
     from terminals.models import Batch, Record
 
     v = Verification()

@@ -19,10 +19,10 @@ from accounts.models import Cardholder
 from accounts.selectors import cards_purse_state
 from accounts.timeutil import business_day
 from devtools.demo_history import _Card, _History, _reaches, _Terminal, _topological
+from devtools.simulator import cards_setup
 from settlement.models import CloseException, DayClose, DayMerchantTotal, Statement
 from terminals.models import Batch, CardFlag, Record
 from terminals.portal_selectors import records_daily
-from devtools.simulator import cards_setup
 from tests.accounts.helpers import at, fast_password_hashing  # noqa: F401 (autouse)
 
 pytestmark = pytest.mark.django_db

@@ -11,8 +11,8 @@ import pytest
 from accounts import services as acc
 from accounts.models import CardType
 from devtools import simulator
-from terminals.models import Batch, Record, RecordConflict
 from devtools.simulator import SHANGHAI, SimConfig, Simulation
+from terminals.models import Batch, Record, RecordConflict
 from tests.accounts.helpers import adjust
 
 K = simulator.K
