@@ -14,7 +14,7 @@ from accounts.timeutil import BUSINESS_TZ, business_day
 from settlement import selectors as settlement_selectors
 from settlement.portal.charts import bar_chart
 from terminals import labels as terminal_labels
-from terminals import portal_selectors as tps
+from terminals import selectors as terminal_selectors
 
 
 def cards_frozen_on(day: dt.date) -> int:
@@ -27,7 +27,7 @@ def exception_rows() -> list[dict]:
     """Everything staff must resolve, by kind, in words: record problems, card-vs-account flags,
     declared lost records, conflicting resends and the daily close's differences."""
     rows = []
-    for key, n in tps.open_exceptions_by_kind().items():
+    for key, n in terminal_selectors.open_exceptions_by_kind().items():
         rows.append({"key": key, "label": terminal_labels.open_exception_label(key), "count": n})
     for x in settlement_selectors.close_exceptions_open_by_kind():
         rows.append({"key": f"close:{x['kind']}", "label": _("Daily close: %(kind)s") % {"kind": x["label"]},
@@ -37,11 +37,11 @@ def exception_rows() -> list[dict]:
 
 def dashboard_data(*, today: dt.date | None = None) -> dict:
     today = today or business_day()
-    series = tps.records_daily(start=today - dt.timedelta(days=29), end=today)
-    lag = tps.posting_lag()
+    series = terminal_selectors.records_daily(start=today - dt.timedelta(days=29), end=today)
+    lag = terminal_selectors.posting_lag()
     exceptions = exception_rows()
-    terminals = tps.terminals_needing_attention()
-    today_totals = tps.records_on_day(day=today)
+    terminals = terminal_selectors.terminals_needing_attention()
+    today_totals = terminal_selectors.records_on_day(day=today)
     return {
         "today": today,
         "now": timezone.now(),

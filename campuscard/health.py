@@ -15,7 +15,7 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from terminals import portal_selectors as terminal_health
+from terminals import selectors as terminal_selectors
 
 POSTING_LAG_LIMIT_S = 120  # batches waiting longer than this mean the workers do not keep up
 
@@ -56,10 +56,10 @@ def health_report(*, workers: bool = True) -> dict:
     if workers:
         report["workers"] = _check(_workers)
     if report["postgres"]["ok"]:
-        lag = terminal_health.posting_lag()
+        lag = terminal_selectors.posting_lag()
         report["posting"] = {"ok": lag["oldest_seconds"] < POSTING_LAG_LIMIT_S, "unposted_batches": lag["unposted"],
                              "oldest_seconds": round(lag["oldest_seconds"], 1)}
-        attention = terminal_health.terminals_needing_attention()
+        attention = terminal_selectors.terminals_needing_attention()
         # A lagging terminal is for staff to chase, not a reason to take this node out of service.
         report["terminals"] = {"ok": True, "offline": attention["offline_count"],
                                "behind_on_block_list": attention["behind_count"]}

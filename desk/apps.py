@@ -11,7 +11,7 @@ class DeskConfig(AppConfig):
         # The kiosk (accounts, the bottom layer) lists a holder's card transactions, which live in
         # terminals/; the top layer hands it the reader, so accounts still imports nothing of ours.
         from accounts.kiosk import services as kiosk
-        from terminals.desk_selectors import card_records
+        from terminals.selectors import card_records
 
         kiosk.transactions_reader = card_records
         _audit_words()

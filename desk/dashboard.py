@@ -8,8 +8,7 @@ import datetime as dt
 from accounts import selectors as accounts_selectors
 from accounts.timeutil import BUSINESS_TZ, business_day
 from campuscard.dashboard import exception_rows
-from terminals import desk_selectors
-from terminals import portal_selectors as tps
+from terminals import selectors as terminal_selectors
 
 from .charts import hourly_pair_chart
 
@@ -31,8 +30,8 @@ def may_see_centre(user) -> bool:
 
 
 def terminals_summary() -> dict:
-    total = desk_selectors.terminals_active_count()
-    attention = tps.terminals_needing_attention(offline_after_s=OFFLINE_AFTER_S)
+    total = terminal_selectors.terminals_active_count()
+    attention = terminal_selectors.terminals_needing_attention(offline_after_s=OFFLINE_AFTER_S)
     return {"total": total, "online": total - attention["offline_count"], **attention}
 
 
@@ -43,7 +42,7 @@ def desk_dashboard(*, user, today: dt.date | None = None) -> dict:
     if data["centre"]:
         counts = accounts_selectors.audit_counts(actions=LOSS_ACTIONS + ISSUE_ACTIONS, since=start, until=end)
         counter = accounts_selectors.cash_deposits_on(day=today)
-        terminal = desk_selectors.terminal_deposits(day=today)
+        terminal = terminal_selectors.terminal_deposits(day=today)
         exceptions = exception_rows()
         data.update({
             "losses": counts.get("card_report_loss", 0),
@@ -51,8 +50,8 @@ def desk_dashboard(*, user, today: dt.date | None = None) -> dict:
             "deposits": {"count": counter["count"] + terminal["count"], "amount": counter["amount"] + terminal["amount"]},
             "terminals": terminals_summary(),
             "exceptions": sum(r["count"] for r in exceptions),
-            "chart": hourly_pair_chart(desk_selectors.purchases_by_hour(day=today),
-                                       desk_selectors.purchases_by_hour(day=today - dt.timedelta(days=1))),
+            "chart": hourly_pair_chart(terminal_selectors.purchases_by_hour(day=today),
+                                       terminal_selectors.purchases_by_hour(day=today - dt.timedelta(days=1))),
         })
     if user.has_perm("accounts.deposit_cash"):
         report = accounts_selectors.cash_report(operator=user, since=start, until=end)

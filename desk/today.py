@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts import selectors
 from accounts.admin_views import audit_rows
 from accounts.timeutil import business_day
-from terminals import desk_selectors
+from terminals import selectors as terminal_selectors
 
 from .access import desk_view
 from .dashboard import DEPOSIT_ACTIONS, ISSUE_ACTIONS, LOSS_ACTIONS, day_bounds, exception_rows, terminals_summary
@@ -39,10 +39,10 @@ def today(request, what: str):
         entries = selectors.audit_between(actions=DEPOSIT_ACTIONS, since=since, until=until)[:500]
         context["rows"] = [{**row, "holder": e.holder, "amount": (e.data or {}).get("amount")}
                            for row, e in zip(audit_rows(entries), entries)]
-        context["terminal_rows"] = desk_selectors.terminal_deposit_list(day=day)
+        context["terminal_rows"] = terminal_selectors.terminal_deposit_list(day=day)
     elif what == "terminals":
         context["terminals"] = terminals_summary()
     else:
         context["exceptions"] = exception_rows()
-        context["records"] = desk_selectors.records_with_problems(limit=100)
+        context["records"] = terminal_selectors.records_with_problems(limit=100)
     return render(request, "desk/today.html", context)

@@ -18,7 +18,7 @@ from accounts.errors import BusinessError, NotAllowed
 from accounts.formatting import yuan
 from accounts.models import Card, Cardholder, CardType
 from accounts.parsing import card_no_param
-from terminals import desk_selectors
+from terminals import selectors as terminal_selectors
 
 from . import actions, receipts
 from .access import desk_view
@@ -69,7 +69,7 @@ def _holder_page(request, holder: Cardholder) -> dict:
         "cards": [{"card": c, "actions": actions.buttons(user, c)} for c in cards],
         "holder_actions": actions.buttons(user, holder),
         "purse": purse,
-        "records": desk_selectors.card_records(card_nos=[c.card_no for c in cards], limit=20) if cards else [],
+        "records": terminal_selectors.card_records(card_nos=[c.card_no for c in cards], limit=20) if cards else [],
         "postings": selectors.purse_postings(account=purse.account, limit=20, host_only=True) if purse else [],
         "history": history_rows,
         "can_edit": user.has_perm("accounts.change_cardholder"),
@@ -93,7 +93,7 @@ def card(request, card_no: int):
         return redirect(f"{reverse('desk:holder', args=[card.holder_id])}#card-{card.card_no}")
     return render(request, "desk/card.html", {
         "card": card, "purse": card.purse, "actions": actions.buttons(request.user, card),
-        "records": desk_selectors.card_records(card_nos=[card.card_no], limit=20),
+        "records": terminal_selectors.card_records(card_nos=[card.card_no], limit=20),
         "history": audit_rows(selectors.card_history(card=card).order_by("-id")[:30]), "form": SearchForm(),
     })
 

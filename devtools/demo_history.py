@@ -150,7 +150,7 @@ class _History:
         from accounts.selectors import cards_purse_state
         from devtools.simulator import operator_setup
         from merchants.selectors import merchant_users, merchants_active
-        from terminals.portal_selectors import merchant_terminal_ids
+        from terminals.selectors import merchant_terminal_ids
 
         self.plan, self.clock = plan, traveller
         self.rng = random.Random(plan.seed)

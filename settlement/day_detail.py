@@ -17,8 +17,8 @@ from accounts import daybook
 from accounts.formatting import yuan
 from accounts.models import Journal, LedgerAccount
 from accounts.parsing import int_param
-from terminals import day_selectors
 from terminals import labels as terminal_labels
+from terminals import selectors as terminal_selectors
 from terminals.models import CardFlag, Record
 
 from . import selectors
@@ -154,8 +154,8 @@ def describe(dc: DayClose, excs: list) -> list[dict]:
         operator_id__in=ints[K.OPERATOR])}
     purses = {p.account_id: p for p in DayPurse.objects.filter(day=dc.day, account_id__in=ints[K.PURSE])}
     accounts = daybook.accounts_named(account_ids=ints[K.PURSE]) if ints[K.PURSE] else {}
-    records = day_selectors.records_by_id(ids=ints[K.RECORD]) if ints[K.RECORD] else {}
-    flags = day_selectors.card_flags_by_id(ids=ints[K.CARD_FLAG]) if ints[K.CARD_FLAG] else {}
+    records = terminal_selectors.records_by_id(ids=ints[K.RECORD]) if ints[K.RECORD] else {}
+    flags = terminal_selectors.card_flags_by_id(ids=ints[K.CARD_FLAG]) if ints[K.CARD_FLAG] else {}
     kinds = {r.kind: r for r in dc.trial_balance.all()}
     journals_url = f"{reverse('admin:accounts_journal_changelist')}?{urlencode({'business_day': dc.day})}"
     flag_kinds = dict(CardFlag.Kind.choices)

@@ -3,7 +3,7 @@ days not closed yet (today; yesterday until the 00:10 close) from the records.
 
 Revenue is 结算消费额: the merchant_amount posting stored in each posted purchase (the base price
 at a dining merchant, R-SUR-1; the full charge elsewhere, R-SUR-2; nothing for held records,
-R-TERM-2), by business day, as terminals.portal_selectors.merchant_revenue_* sum it. The close
+R-TERM-2), by business day, as terminals.selectors.revenue.merchant_revenue_* sum it. The close
 stores the same sums per merchant and day (DayMerchantTotal: purchases − held_count, settled) and
 per terminal (DayTerminalTotal), and a closed day never changes: the ledger closes it before the
 close reads it, and a late record is posted to the next open day (its business_day follows its
@@ -20,7 +20,7 @@ from django.db import connection
 from django.db.models import F, Sum
 from django.db.models.functions import TruncMonth
 
-from terminals import portal_selectors as tps
+from terminals import selectors as terminal_selectors
 
 from .models import DayClose, DayMerchantTotal, DayTerminalTotal
 
@@ -71,9 +71,9 @@ def merchant_revenue_by_day(*, merchant, start: dt.date, end: dt.date, terminal_
         rows = {r["day"]: r for r in _totals(merchant, start, end, terminal_id).values("day")
                 .annotate(count=Sum(_POSTED), amount=Sum("settled"))}
     for a, b in _open_runs(start, end, closed):
-        rows.update({r["day"]: r for r in tps.merchant_revenue_by_day(merchant=merchant, start=a, end=b,
+        rows.update({r["day"]: r for r in terminal_selectors.merchant_revenue_by_day(merchant=merchant, start=a, end=b,
                                                                        terminal_id=terminal_id)})
-    return tps.days_filled(rows, start, end)
+    return terminal_selectors.days_filled(rows, start, end)
 
 
 def merchant_revenue_by_month(*, merchant, start: dt.date, end: dt.date, terminal_id: int | None = None,
@@ -86,7 +86,7 @@ def merchant_revenue_by_month(*, merchant, start: dt.date, end: dt.date, termina
                   .annotate(count=Sum(_POSTED), amount=Sum("settled"))):
             months[r["month"]] = [r["count"] or 0, r["amount"] or 0]
     for a, b in _open_runs(start, end, closed):
-        for r in tps.merchant_revenue_by_month(merchant=merchant, start=a, end=b, terminal_id=terminal_id):
+        for r in terminal_selectors.merchant_revenue_by_month(merchant=merchant, start=a, end=b, terminal_id=terminal_id):
             m = months.setdefault(r["month"], [0, 0])
             m[0] += r["count"]
             m[1] += r["amount"]
@@ -105,13 +105,13 @@ def merchant_revenue_by_terminal(*, merchant, start: dt.date, end: dt.date,
                 terms[r["terminal_id"]] = {"terminal_id": r["terminal_id"], "location": None, "count": r["count"],
                                            "amount": r["amount"] or 0}
     for a, b in _open_runs(start, end, closed):
-        for r in tps.merchant_revenue_by_terminal(merchant=merchant, start=a, end=b):
+        for r in terminal_selectors.merchant_revenue_by_terminal(merchant=merchant, start=a, end=b):
             t = terms.setdefault(r["terminal_id"], {"terminal_id": r["terminal_id"], "location": None, "count": 0,
                                                     "amount": 0})
             t["location"], t["count"], t["amount"] = r["location"], t["count"] + r["count"], t["amount"] + r["amount"]
     missing = [tid for tid, t in terms.items() if t["location"] is None]
     if missing:
-        locations = tps.terminal_locations(ids=missing)
+        locations = terminal_selectors.terminal_locations(ids=missing)
         for tid in missing:
             terms[tid]["location"] = locations.get(tid)
     return [terms[tid] for tid in sorted(terms)]
@@ -151,7 +151,7 @@ def merchant_revenue_overview(*, merchant, today: dt.date, terminal_id: int | No
                 terms[r["terminal_id"]] = {"terminal_id": r["terminal_id"], "location": None, "count": r["count"],
                                            "amount": r["amount"] or 0}
     for a, b in _open_runs(start, today, closed):
-        for r in tps.merchant_revenue_by_day_and_terminal(merchant=merchant, start=a, end=b):
+        for r in terminal_selectors.merchant_revenue_by_day_and_terminal(merchant=merchant, start=a, end=b):
             if not terminal_id or r["terminal_id"] == terminal_id:
                 d = per_day.setdefault(r["day"], [0, 0])
                 d[0] += r["count"]
@@ -173,7 +173,7 @@ def merchant_revenue_overview(*, merchant, today: dt.date, terminal_id: int | No
             m[1] += amount
     missing = [tid for tid, t in terms.items() if t["location"] is None]
     if missing:
-        locations = tps.terminal_locations(ids=missing)
+        locations = terminal_selectors.terminal_locations(ids=missing)
         for tid in missing:
             terms[tid]["location"] = locations.get(tid)
     return {

@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts import selectors as accounts_selectors
 from accounts.models import Cardholder
 from merchants import selectors as merchant_selectors
-from terminals import day_selectors
+from terminals import selectors as terminal_selectors
 
 from .models import CloseException, ClosureLine, Correction, DayClose, GraduationClosure, Refund, Statement
 
@@ -90,14 +90,14 @@ def graduation_cohort(*, graduation_year: int, unit_id: int | None = None) -> Qu
 
 def duplicates_to_refund(*, limit: int = 200) -> list:
     """Suspected duplicate charges (R-DUP-1) nobody has refunded or corrected yet, newest first."""
-    rows = list(day_selectors.records_suspected_duplicate().select_related("merchant")[: limit * 2])
+    rows = list(terminal_selectors.records_suspected_duplicate().select_related("merchant")[: limit * 2])
     done = refunded_record_ids(record_ids=[r.pk for r in rows])
     return [r for r in rows if r.pk not in done][:limit]
 
 
 def duplicate_to_refund(*, record_id: int):
     """One suspected duplicate, posted and not yet refunded, or None."""
-    record = day_selectors.records_suspected_duplicate().select_related("merchant").filter(pk=record_id).first()
+    record = terminal_selectors.records_suspected_duplicate().select_related("merchant").filter(pk=record_id).first()
     if record is None or refunded_record_ids(record_ids=[record.pk]):
         return None
     return record

@@ -31,7 +31,7 @@ from accounts.services import (
 )
 from accounts.timeutil import BUSINESS_TZ
 from merchants.selectors import merchant_user_belongs
-from terminals import day_selectors
+from terminals import selectors as terminal_selectors
 from terminals.models import Record
 from terminals.protocol import RecordKind
 
@@ -130,7 +130,7 @@ def day_close(*, day: dt.date, actor=None) -> DayClose:
 
 
 def _close_records_and_accounts(dc: DayClose, day: dt.date, found: list) -> dict:
-    groups = day_selectors.day_record_groups(day=day)
+    groups = terminal_selectors.day_record_groups(day=day)
     accounts = daybook.day_account_movements(day=day)
     trial = daybook.day_trial_balance(day=day)
     by_payable = selectors.merchant_by_payable(account_ids={a["account_id"] for a in accounts if a["kind"] == "merchant"})
@@ -321,27 +321,27 @@ def _close_purses(dc: DayClose, day: dt.date, found: list) -> dict:
 
 def _close_lists(dc: DayClose, day: dt.date, found: list) -> dict:
     start, end = _day_bounds(day)
-    flags_open = day_selectors.open_card_flags(limit=0)[0]
-    flags_new, flag_rows = day_selectors.open_card_flags(limit=1000, raised_from=start, raised_to=end)
+    flags_open = terminal_selectors.open_card_flags(limit=0)[0]
+    flags_new, flag_rows = terminal_selectors.open_card_flags(limit=1000, raised_from=start, raised_to=end)
     for f in flag_rows:
         found.append(CloseException(day_close=dc, day=day, kind=CloseException.Kind.CARD_FLAG, ref=str(f["id"]),
                                     amount=f["actual"] - f["expected"],
                                     detail=f"card {f['card_no']} {f['kind']}: host {f['expected']}, card {f['actual']}"))
-    rec_open = day_selectors.open_record_exceptions(limit=0)[0]
-    rec_new, rec_rows = day_selectors.open_record_exceptions(limit=1000, received_from=start, received_to=end)
+    rec_open = terminal_selectors.open_record_exceptions(limit=0)[0]
+    rec_new, rec_rows = terminal_selectors.open_record_exceptions(limit=1000, received_from=start, received_to=end)
     for r in rec_rows:
         found.append(CloseException(day_close=dc, day=day, kind=CloseException.Kind.RECORD, ref=str(r["id"]),
                                     amount=r["base_amount"],
                                     detail=f"T{r['terminal_id']}#{r['term_seq']} card {r['card_no']}: "
                                            f"{', '.join(r['problems'])}"[:300]))
-    health = day_selectors.day_terminal_health(
+    health = terminal_selectors.day_terminal_health(
         day_start=start, blocklist_required=daybook.blocklist_version_before(end - BLOCKLIST_GRACE)
     )
     return {
         "card_flags": {"open": flags_open, "raised": flags_new},
         "record_exceptions": {"open": rec_open, "received": rec_new},
         "terminals_attention": health[:1000], "terminals_attention_count": len(health),
-        **day_selectors.open_other_exceptions(),
+        **terminal_selectors.open_other_exceptions(),
     }
 
 
@@ -626,7 +626,7 @@ def _duplicate_refund(*, actor, record: Record, reason: str) -> list[Refund]:
                    from_merchant=merchant_part, from_surcharge=surcharge_part)]
     policy = MerchantPolicy.objects.filter(merchant_id=record.merchant_id).first()
     if policy and policy.repeat_offender:
-        original = day_selectors.record_duplicate_original(record=record)
+        original = terminal_selectors.record_duplicate_original(record=record)
         if original is None:
             raise BusinessError(_("The charge this duplicate repeats was not found; 退一赔一 needs both."))
         original = _posted_purchase(original)

@@ -2,8 +2,8 @@
 screen (admin, dashboard, daily close, portal) so that no raw code reaches a page.
 
 - record problems (Record.problems, written by intake and posting);
-- terminal health problems (day_selectors.day_terminal_health);
-- the kinds of open exceptions counted for the dashboard (portal_selectors.open_exceptions_by_kind);
+- terminal health problems (selectors.registry.day_terminal_health);
+- the kinds of open exceptions counted for the dashboard (selectors.exceptions.open_exceptions_by_kind);
 - a record's kind, card type and flags (protocol bytes).
 
 tests/terminals/test_labels.py checks that every code the source writes has a label here.
@@ -74,7 +74,7 @@ def terminal_problems_text(codes) -> str:
 
 
 def open_exception_label(key: str) -> str:
-    """A key of portal_selectors.open_exceptions_by_kind ("record:<problem>", "card_flag:<kind>",
+    """A key of selectors.open_exceptions_by_kind ("record:<problem>", "card_flag:<kind>",
     "lost_records", "record_conflict")."""
     family, _sep, code = key.partition(":")
     if family == "record" and code:

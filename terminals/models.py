@@ -226,7 +226,7 @@ class Record(models.Model):
         ]
         indexes = [
             models.Index(fields=["batch", "term_seq"]),
-            # The merchant portal's and API's revenue (portal_selectors._revenue): a merchant's posted
+            # The merchant portal's and API's revenue (terminals.selectors.revenue._revenue): a merchant's posted
             # purchases by day, answered from the index alone (bench/web: a canteen has 250,000 a year).
             models.Index(fields=["merchant", "business_day"], include=["terminal", "merchant_amount"],
                          condition=Q(kind=1, status="posted"), name="record_merchant_revenue"),

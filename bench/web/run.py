@@ -512,10 +512,10 @@ CARD_SQL = """SELECT c.*, h.*, p.*, a.* FROM accounts_card c LEFT JOIN accounts_
               WHERE c.card_no = %s LIMIT 1"""
 TOKEN_SQL = """SELECT * FROM campuscard_apiclient c LEFT JOIN merchants_merchant m ON m.id = c.merchant_id
                WHERE c.token_hash = %s AND c.active LIMIT 1"""
-# The revenue page before the daily close was read (terminals.portal_selectors over records only;
+# The revenue page before the daily close was read (terminals.selectors.revenue over records only;
 # also what the page does with --without-close, plus the tiny read of the closed days).
 REVENUE_SQL_RECORDS = [
-    # last 30 days by day, 12 months by month, this month by terminal (terminals.portal_selectors)
+    # last 30 days by day, 12 months by month, this month by terminal (terminals.selectors.revenue)
     """SELECT business_day, COUNT(*), SUM(merchant_amount) FROM terminals_record
        WHERE merchant_id = %(m)s AND kind = 1 AND status = 'posted' AND business_day BETWEEN %(d30)s AND %(today)s
        GROUP BY 1""",
@@ -614,16 +614,16 @@ def explain(merchant_id: int, today: dt.date) -> list[str]:
 
 def overview_ab(merchants: dict, today: dt.date, rounds: int = 30) -> list[str]:
     """The page's three revenue tables in-process, the two ways alternately on the same data and
-    connection (so the machine's load hits both alike): records only (terminals.portal_selectors,
+    connection (so the machine's load hits both alike): records only (terminals.selectors.revenue,
     as before) and closed days from the daily close + the rest from records (settlement.revenue)."""
     from settlement.portal.selectors import next_month, revenue_overview
-    from terminals import portal_selectors as tps
+    from terminals import selectors as terminal_selectors
 
     def records_only(m):
         this = today.replace(day=1)
-        tps.merchant_revenue_by_day(merchant=m, start=today - dt.timedelta(days=29), end=today)
-        tps.merchant_revenue_by_month(merchant=m, start=next_month(this.replace(year=this.year - 1)), end=today)
-        tps.merchant_revenue_by_terminal(merchant=m, start=this, end=today)
+        terminal_selectors.merchant_revenue_by_day(merchant=m, start=today - dt.timedelta(days=29), end=today)
+        terminal_selectors.merchant_revenue_by_month(merchant=m, start=next_month(this.replace(year=this.year - 1)), end=today)
+        terminal_selectors.merchant_revenue_by_terminal(merchant=m, start=this, end=today)
 
     out = []
     for label, m in merchants.items():

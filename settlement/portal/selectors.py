@@ -9,7 +9,7 @@ from accounts.timeutil import BUSINESS_TZ, business_day
 from settlement import revenue
 from settlement import selectors as ss
 from settlement.models import DayMerchantTotal
-from terminals import portal_selectors as tps
+from terminals import selectors as terminal_selectors
 
 
 def month_start(day: dt.date) -> dt.date:
@@ -43,19 +43,19 @@ def revenue_overview(*, merchant, today: dt.date | None = None, terminal_id: int
 
 
 def terminal_ids(*, merchant) -> list[int]:
-    return tps.merchant_terminal_ids(merchant=merchant)
+    return terminal_selectors.merchant_terminal_ids(merchant=merchant)
 
 
 def records(*, merchant, month: dt.date, terminal_id=None, card_no=None, status=None):
     """Detail records of one allowed month (the caller checks the month against detail_months)."""
     since, until = month_bounds(month)
-    return tps.merchant_records(merchant=merchant, since=since, until=until, terminal_id=terminal_id,
+    return terminal_selectors.merchant_records(merchant=merchant, since=since, until=until, terminal_id=terminal_id,
                                 card_no=card_no, status=status)
 
 
 def duplicate_suspects(*, merchant, today: dt.date | None = None):
     since, _ = month_bounds(detail_months(today)[1])
-    return tps.merchant_duplicate_suspects(merchant=merchant, since=since)
+    return terminal_selectors.merchant_duplicate_suspects(merchant=merchant, since=since)
 
 
 # --- settlements, corrections and refunds: settlement's own tables, scoped to the merchant ----
@@ -83,7 +83,8 @@ def application_window(statement) -> tuple[dt.date, dt.date]:
 def record(*, merchant, pk: int, today: dt.date | None = None):
     """One of the merchant's own records of the months it may see online (U§10), or None."""
     since, _ = month_bounds(detail_months(today)[1])
-    return tps.merchant_records(merchant=merchant, since=since, until=since + dt.timedelta(days=400)).filter(pk=pk).first()
+    until = since + dt.timedelta(days=400)
+    return terminal_selectors.merchant_records(merchant=merchant, since=since, until=until).filter(pk=pk).first()
 
 
 def corrections(*, merchant):

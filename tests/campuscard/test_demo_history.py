@@ -22,7 +22,7 @@ from devtools.demo_history import _Card, _History, _reaches, _Terminal, _topolog
 from devtools.simulator import cards_setup
 from settlement.models import CloseException, DayClose, DayMerchantTotal, Statement
 from terminals.models import Batch, CardFlag, Record
-from terminals.portal_selectors import records_daily
+from terminals.selectors import records_daily
 from tests.accounts.helpers import at, fast_password_hashing  # noqa: F401 (autouse)
 
 pytestmark = pytest.mark.django_db

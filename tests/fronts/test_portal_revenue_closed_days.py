@@ -1,7 +1,7 @@
 """The merchant's revenue (portal page and API, R-MER-4) reads closed days from the daily close
 (R-DAY-1: DayMerchantTotal, DayTerminalTotal) and only the days not closed from records
 (settlement.revenue). It must give exactly what the records-only computation
-(terminals.portal_selectors.merchant_revenue_*) gives, for every day, month and terminal: posted
+(terminals.selectors.revenue.merchant_revenue_*) gives, for every day, month and terminal: posted
 purchases only (held ones are not revenue, R-TERM-2), the dining merchant's share is the base
 price (R-SUR-1), a late record counts on the open day it was posted to."""
 
@@ -16,8 +16,8 @@ from merchants.models import MerchantKind
 from settlement import revenue
 from settlement import services as settlement_services
 from settlement.portal import selectors as portal_selectors
-from terminals import portal_selectors as tps
 from terminals import protocol as P
+from terminals import selectors as terminal_selectors
 from terminals.models import Record
 from tests.settlement.conftest import after_midnight, till, today, travel  # noqa: F401 (fixtures)
 from tests.terminals.conftest import admin_user, funded_card, make_terminal, merchants, rates  # noqa: F401
@@ -100,18 +100,18 @@ def test_r_day_1_revenue_from_the_close_equals_records_for_every_day_month_and_t
     for start, end in itertools.combinations_with_replacement(window, 2):
         for m in shops:
             assert revenue.merchant_revenue_by_day(merchant=m, start=start, end=end) == \
-                tps.merchant_revenue_by_day(merchant=m, start=start, end=end), (m.code, start, end)
+                terminal_selectors.merchant_revenue_by_day(merchant=m, start=start, end=end), (m.code, start, end)
             assert revenue.merchant_revenue_by_month(merchant=m, start=start, end=end) == \
-                tps.merchant_revenue_by_month(merchant=m, start=start, end=end), (m.code, start, end)
+                terminal_selectors.merchant_revenue_by_month(merchant=m, start=start, end=end), (m.code, start, end)
             assert revenue.merchant_revenue_by_terminal(merchant=m, start=start, end=end) == \
-                tps.merchant_revenue_by_terminal(merchant=m, start=start, end=end), (m.code, start, end)
+                terminal_selectors.merchant_revenue_by_terminal(merchant=m, start=start, end=end), (m.code, start, end)
             compared += 3
     for m, tid in itertools.product(shops, trading["terminals"]):
         for start, end in ((window[0], window[-1]), (d[0], d[2]), (d[3], d[6]), (d[2], d[4])):
             assert revenue.merchant_revenue_by_day(merchant=m, start=start, end=end, terminal_id=tid) == \
-                tps.merchant_revenue_by_day(merchant=m, start=start, end=end, terminal_id=tid)
+                terminal_selectors.merchant_revenue_by_day(merchant=m, start=start, end=end, terminal_id=tid)
             assert revenue.merchant_revenue_by_month(merchant=m, start=start, end=end, terminal_id=tid) == \
-                tps.merchant_revenue_by_month(merchant=m, start=start, end=end, terminal_id=tid)
+                terminal_selectors.merchant_revenue_by_month(merchant=m, start=start, end=end, terminal_id=tid)
             compared += 2
     assert compared > 500
     # The data is not trivial: both months, held records, the dining share and the late record.
@@ -132,9 +132,9 @@ def test_r_mer_4_portal_page_numbers_are_unchanged_and_closed_days_come_from_the
         this = day.replace(day=1)
         year_start = (this.replace(year=this.year - 1) + dt.timedelta(days=32)).replace(day=1)
         assert new == {
-            "days": tps.merchant_revenue_by_day(merchant=m, start=day - 29 * D, end=day, terminal_id=tid),
-            "months": tps.merchant_revenue_by_month(merchant=m, start=year_start, end=day, terminal_id=tid),
-            "terminals": tps.merchant_revenue_by_terminal(merchant=m, start=this, end=day),
+            "days": terminal_selectors.merchant_revenue_by_day(merchant=m, start=day - 29 * D, end=day, terminal_id=tid),
+            "months": terminal_selectors.merchant_revenue_by_month(merchant=m, start=year_start, end=day, terminal_id=tid),
+            "terminals": terminal_selectors.merchant_revenue_by_terminal(merchant=m, start=this, end=day),
         }, (m.code, day, tid)
         checked += bool(new["months"])
     assert checked > 30
@@ -147,9 +147,9 @@ def test_r_mer_4_portal_page_numbers_are_unchanged_and_closed_days_come_from_the
         this = d[3].replace(day=1)
         year_start = (this.replace(year=this.year - 1) + dt.timedelta(days=32)).replace(day=1)
         assert portal_selectors.revenue_overview(merchant=m, today=d[3], terminal_id=tid) == {
-            "days": tps.merchant_revenue_by_day(merchant=m, start=d[3] - 29 * D, end=d[3], terminal_id=tid),
-            "months": tps.merchant_revenue_by_month(merchant=m, start=year_start, end=d[3], terminal_id=tid),
-            "terminals": tps.merchant_revenue_by_terminal(merchant=m, start=this, end=d[3]),
+            "days": terminal_selectors.merchant_revenue_by_day(merchant=m, start=d[3] - 29 * D, end=d[3], terminal_id=tid),
+            "months": terminal_selectors.merchant_revenue_by_month(merchant=m, start=year_start, end=d[3], terminal_id=tid),
+            "terminals": terminal_selectors.merchant_revenue_by_terminal(merchant=m, start=this, end=d[3]),
         }, (m.code, tid)
     # A closed day is read from the close, not from records: change a record of closed D0 behind
     # everyone's back and only the records-only computation moves.
@@ -160,7 +160,8 @@ def test_r_mer_4_portal_page_numbers_are_unchanged_and_closed_days_come_from_the
                        WHERE business_day = %s AND merchant_id = %s""", [d[0], dining.pk])
     assert revenue.merchant_revenue_by_day(merchant=dining, start=d[0], end=d[0]) == before
     assert portal_selectors.revenue_overview(merchant=dining, today=d[6]) == page
-    assert tps.merchant_revenue_by_day(merchant=dining, start=d[0], end=d[0])[0]["amount"] == before[0]["amount"] + 3
+    after = terminal_selectors.merchant_revenue_by_day(merchant=dining, start=d[0], end=d[0])
+    assert after[0]["amount"] == before[0]["amount"] + 3
     with connection.cursor() as cur:
         cur.execute("""UPDATE terminals_record SET base_amount = base_amount - 1, merchant_amount = merchant_amount - 1
                        WHERE business_day = %s AND merchant_id = %s""", [d[0], dining.pk])

@@ -8,7 +8,7 @@ from accounts.models import CardType, LedgerAccount, Purse
 from merchants.models import MerchantKind
 from settlement import services
 from settlement.models import DayMerchantTotal, Refund, Statement
-from terminals import day_selectors
+from terminals import selectors as terminal_selectors
 from terminals.models import Record
 
 from .conftest import after_midnight
@@ -32,7 +32,7 @@ def test_r_dup_1_suspected_duplicates_are_listed_and_refunded_by_the_merchant(ti
     t = till(MerchantKind.DINING)
     anon = t.card(funded_card(10000, card_type=CardType.CONSUMPTION))
     original, dup = _twice(t, anon, 400, 60)
-    listed = day_selectors.records_suspected_duplicate(merchant_id=merchants[MerchantKind.DINING].pk)
+    listed = terminal_selectors.records_suspected_duplicate(merchant_id=merchants[MerchantKind.DINING].pk)
     assert list(listed) == [dup]
     payable = merchants[MerchantKind.DINING].payable_account
     payable.refresh_from_db()

@@ -26,7 +26,7 @@ def test_every_record_problem_written_has_a_label():
 
 
 def test_every_terminal_health_problem_has_a_label():
-    written = set(re.findall(r'problems\.append\("([a-z_]+)"\)', (SOURCE / "day_selectors.py").read_text()))
+    written = set(re.findall(r'problems\.append\("([a-z_]+)"\)', (SOURCE / "selectors" / "registry.py").read_text()))
     assert written and written <= set(labels.TERMINAL_PROBLEMS)
 
 

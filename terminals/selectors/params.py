@@ -1,14 +1,13 @@
-"""Reads for terminals: parameters in force, offline periods, acknowledgement state."""
+"""Parameters in force at a terminal: surcharge rates, offline limits, the parameter version."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db import connection
 from django.utils import timezone
 
-from .models import Assignment, OfflineAuthorisation, SurchargeRate, Terminal
+from ..models import Assignment, OfflineAuthorisation, SurchargeRate, Terminal
 
 DEFAULT_RATE = SurchargeRate(board_fee_bp=0, energy_fee_bp=0, water_multiplier_pct=100)
 
@@ -65,32 +64,4 @@ def terminal_params(terminal: Terminal, at: dt.datetime | None = None) -> Params
         water_multiplier_pct=rate.water_multiplier_pct, max_single=terminal.max_single,
         max_offline_daily=terminal.max_offline_daily, offline_until=offline_until(terminal, at),
         min_interval_s=terminal.min_interval_s,
-    )
-
-
-def recollect_for(terminal_id: int, ack_upto: int, last_seq: int) -> tuple[int, int]:
-    """The first run of numbers above ack_upto the host lacks (POS-PROTOCOL 0x81)."""
-    with connection.cursor() as cur:
-        cur.execute(
-            """SELECT LEAST(
-                   (SELECT MIN(term_seq) FROM terminals_record WHERE terminal_id = %s AND term_seq > %s),
-                   (SELECT MIN(from_seq) FROM terminals_lostrange WHERE terminal_id = %s AND to_seq > %s))""",
-            [terminal_id, ack_upto, terminal_id, ack_upto],
-        )
-        next_stored = cur.fetchone()[0]
-    if next_stored is not None and next_stored > ack_upto + 1:
-        return ack_upto + 1, next_stored - 1
-    if next_stored is None and last_seq > ack_upto:
-        return ack_upto + 1, last_seq
-    return 0, 0
-
-
-def unposted_batch_ids(*, older_than_s: int = 30, limit: int = 1000) -> list[int]:
-    from .models import Batch
-
-    cutoff = timezone.now() - dt.timedelta(seconds=older_than_s)
-    return list(
-        Batch.objects.filter(posted_at__isnull=True, received_at__lt=cutoff).order_by("id").values_list("id", flat=True)[
-            :limit
-        ]
     )
