@@ -239,3 +239,9 @@ BANK_REVERSAL_TRIES = int(os.environ.get("BANK_REVERSAL_TRIES", 3))
 BANK_ACQUIRER = os.environ.get("BANK_ACQUIRER", "48020000")
 BANK_MERCHANT = os.environ.get("BANK_MERCHANT", "898440000000001")
 BANK_TRANSFER_MAX_FEN = int(os.environ.get("BANK_TRANSFER_MAX_FEN", 100000))
+# The online payment channel (moneyin, WeChat Pay / Alipay style): where it is, the merchant key
+# its messages are signed with, and where it sends its payment notifies (this site's address).
+PAY_CHANNEL_URL = os.environ.get("PAY_CHANNEL_URL", "http://127.0.0.1:9400")
+PAY_CHANNEL_KEY = os.environ.get("PAY_CHANNEL_KEY", "dev-channel-key")
+PAY_NOTIFY_BASE = os.environ.get("PAY_NOTIFY_BASE", "http://127.0.0.1:8000")
+ONLINE_TOPUP_MAX_FEN = int(os.environ.get("ONLINE_TOPUP_MAX_FEN", 100000))

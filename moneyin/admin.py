@@ -19,8 +19,8 @@ from accounts.errors import BusinessError
 from accounts.forms import ADJUSTMENT_LABELS
 from accounts.timeutil import business_day
 
-from . import banklink, reconcile
-from .models import BankStatement, BankTransfer, StatementDifference
+from . import banklink, online, reconcile
+from .models import BankStatement, BankTransfer, OnlineOrder, StatementDifference
 
 
 def _form_view(model_admin, request, *, title, form, on_valid, intro="", multipart=False, back=None):
@@ -227,3 +227,51 @@ class StatementDifferenceAdmin(YuanFieldsMixin, ReadOnlyMixin, admin.ModelAdmin)
                           back=reverse("admin:accounts_adjustmentrequest_changelist"),
                           intro=_("One of the four adjustments of the regulations clears the difference; it is "
                                   "posted only when another person approves it."))
+
+
+class RefundForm(forms.Form):
+    reason = forms.CharField(label=_("reason"), max_length=200)
+
+
+@admin.register(OnlineOrder)
+class OnlineOrderAdmin(YuanFieldsMixin, ReadOnlyMixin, admin.ModelAdmin):
+    yuan_fields = ("amount",)
+    list_display = ("created_at", "out_trade_no", "holder", "amount", "status", "paid_at", "ignored_notifies",
+                    "refund_link")
+    list_filter = ("status",)
+    search_fields = ("out_trade_no", "trade_no", "holder__number", "holder__name")
+    fields = readonly_fields = ("out_trade_no", "trade_no", "holder", "amount", "status", "journal", "refund_journal",
+                                "created_at", "paid_at", "refunded_at", "ignored_notifies")
+    actions = ["query_channel"]
+
+    @admin.action(description=_("Ask the channel how the orders stand"))
+    def query_channel(self, request, queryset):
+        n = 0
+        for order in queryset.filter(status=OnlineOrder.Status.CREATED):
+            try:
+                n += online.online_order_query(order=order).status == OnlineOrder.Status.PAID
+            except BusinessError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                return
+        self.message_user(request, gettext("%(n)s orders found paid and credited.") % {"n": n}, messages.SUCCESS)
+
+    @admin.display(description=_("refund"))
+    def refund_link(self, obj):
+        if obj.status != OnlineOrder.Status.PAID:
+            return "-"
+        return format_html('<a href="{}">{}</a>', reverse("admin:moneyin_onlineorder_refund", args=[obj.pk]),
+                           _("Refund"))
+
+    def get_urls(self):
+        return [path("<int:pk>/refund/", self.admin_site.admin_view(self.refund_view),
+                     name="moneyin_onlineorder_refund"), *super().get_urls()]
+
+    def refund_view(self, request, pk):
+        order = get_object_or_404(OnlineOrder, pk=pk)
+
+        def go(data):
+            online.online_order_refund(actor=request.user, order=order, reason=data["reason"])
+            return gettext("Order %(no)s refunded.") % {"no": order.out_trade_no}
+
+        return _form_view(self, request, title=_("Refund an online top-up"), form=RefundForm(request.POST or None),
+                          on_valid=go)

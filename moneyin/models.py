@@ -138,3 +138,47 @@ class StatementDifference(models.Model):
     @property
     def resolved(self) -> bool:
         return self.request is not None and self.request.status == AdjustmentRequest.Status.APPROVED
+
+
+class OnlineOrder(models.Model):
+    """An online top-up through the payment channel (WeChat Pay / Alipay style), started by the
+    holder at the kiosk. Credited once, on the first signed notify or query that says it is paid
+    (the journal's source is ``online:<out_trade_no>``); a replayed or forged notify changes nothing."""
+
+    class Status(models.TextChoices):
+        CREATED = "created", _("Waiting for payment")
+        PAID = "paid", _("Paid and credited")
+        REFUNDED = "refunded", _("Refunded")
+        CLOSED = "closed", _("Closed")
+
+    out_trade_no = models.CharField(_("order number"), max_length=32, unique=True)
+    trade_no = models.CharField(_("channel's transaction number"), max_length=32, blank=True)
+    holder = models.ForeignKey(Cardholder, on_delete=models.PROTECT, related_name="online_orders",
+                               verbose_name=_("cardholder"))
+    purse = models.ForeignKey(Purse, on_delete=models.PROTECT, related_name="+", verbose_name=_("purse"))
+    amount = models.BigIntegerField(_("amount (fen)"))
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.CREATED)
+    code_url = models.CharField(_("payment link"), max_length=200, blank=True)
+    journal = models.OneToOneField(Journal, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                                   verbose_name=_("journal"))
+    refund_journal = models.OneToOneField(Journal, on_delete=models.PROTECT, null=True, blank=True,
+                                          related_name="+", verbose_name=_("refund journal"))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
+    refunded_at = models.DateTimeField(_("refunded at"), null=True, blank=True)
+    ignored_notifies = models.PositiveIntegerField(_("repeated notifies ignored"), default=0)
+
+    class Meta:
+        verbose_name = _("online top-up")
+        verbose_name_plural = _("online top-ups")
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="online_order_positive"),
+            models.CheckConstraint(condition=Q(status__in=["paid", "refunded"], journal__isnull=False)
+                                   | (Q(status__in=["created", "closed"]) & Q(journal__isnull=True)),
+                                   name="online_order_credited_iff_paid"),
+        ]
+        permissions = [("refund_online", _("Can refund online top-ups"))]
+
+    def __str__(self):
+        return self.out_trade_no

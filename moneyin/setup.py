@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from accounts.setup import ROLE_NAMES, group_permissions_add
 
-VIEW_ALL = [f"moneyin.view_{m}" for m in ("banktransfer", "bankstatement", "statementdifference")]
+VIEW_ALL = [f"moneyin.view_{m}" for m in ("banktransfer", "bankstatement", "statementdifference", "onlineorder")]
 GROUP_PERMS: dict[str, list[str]] = {
     ROLE_NAMES["card_centre"]: VIEW_ALL + ["moneyin.bank_transfer"],
-    ROLE_NAMES["finance"]: VIEW_ALL + ["moneyin.reconcile_bank"],
+    ROLE_NAMES["finance"]: VIEW_ALL + ["moneyin.reconcile_bank", "moneyin.refund_online"],
 }
 
 
