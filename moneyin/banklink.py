@@ -3,7 +3,7 @@
 bank_transfer() records the request (committed first, so a host that dies mid-exchange leaves a
 row the sweeper reverses), sends 0200 to the bank's front processor and waits BANK_TIMEOUT for
 0210. Approved, the amount is credited once: bank clearing → the holder's purse as pending
-credit (过渡余额) that a top-up terminal writes to the card; the journal's source ``bank:<rrn>``
+credit (过渡余额) that a top-up terminal writes to the card; the journal's source ``bank-in:<rrn>``
 is unique, so nothing is credited twice. No answer in time: the transfer is reversed (0400) until
 the bank acknowledges (0410); an answer that comes after that, or a second copy of one, is
 counted and changes nothing.
@@ -176,7 +176,7 @@ def bank_answer_apply(*, doc: dict) -> str:
     t.response_code, t.answered_at = code[:2], timezone.now()
     if code == iso.APPROVED:
         t.journal = purse_credit_pending(
-            purse=t.purse, amount=t.amount, kind=Journal.Kind.BANK_IN, source=f"bank:{t.rrn}",
+            purse=t.purse, amount=t.amount, kind=Journal.Kind.BANK_IN, source=f"bank-in:{t.rrn}",
             from_account=system_account(LedgerAccount.Kind.BANK), actor=t.actor,
             reason=f"银行圈存转帐 RRN {t.rrn}",
         )

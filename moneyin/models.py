@@ -17,7 +17,7 @@ USER = settings.AUTH_USER_MODEL
 class BankTransfer(models.Model):
     """One transfer from a holder's bank card to their campus account, as sent to the bank (0200)
     and answered (0210), or reversed (0400/0410). Credited once, by the journal whose source is
-    ``bank:<rrn>``; a late or duplicate answer changes nothing."""
+    ``bank-in:<rrn>``; a late or duplicate answer changes nothing."""
 
     class Status(models.TextChoices):
         SENT = "sent", _("Sent, waiting for the bank")
@@ -128,7 +128,7 @@ class StatementDifference(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.statement.day} {self.rrn} {self.kind}"
+        return f"{self.statement.day} {self.rrn} {self.get_kind_display()}"
 
     @property
     def difference(self) -> int:
@@ -143,7 +143,7 @@ class StatementDifference(models.Model):
 class OnlineOrder(models.Model):
     """An online top-up through the payment channel (WeChat Pay / Alipay style), started by the
     holder at the kiosk. Credited once, on the first signed notify or query that says it is paid
-    (the journal's source is ``online:<out_trade_no>``); a replayed or forged notify changes nothing."""
+    (the journal's source is ``online-topup:<out_trade_no>``); a replayed or forged notify changes nothing."""
 
     class Status(models.TextChoices):
         CREATED = "created", _("Waiting for payment")

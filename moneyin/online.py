@@ -2,7 +2,7 @@
 holder pays on their phone (QR code at the kiosk), the channel notifies asynchronously; the host
 may query; finance may refund. Every message is signed (moneyin.paysign, HMAC-SHA256); a notify
 with a bad signature, a wrong amount, or for an order already credited changes nothing.
-Money: payment channel clearing → the holder's purse as pending credit, source online:<order>."""
+Money: payment channel clearing → the holder's purse as pending credit, source online-topup:<order>."""
 
 from __future__ import annotations
 
@@ -84,15 +84,14 @@ def online_order_create(*, holder: Cardholder, amount: int, channel: str = "kios
 def _credit(*, out_trade_no: str, total_fee: str, trade_no: str, via: str) -> str:
     order = OnlineOrder.objects.select_for_update().select_related("holder").filter(out_trade_no=out_trade_no).first()
     if order is None or total_fee != str(order.amount):
-        audit_write(action="online_notify_refused", channel="system", order=out_trade_no[:32], via=via,
-                    why="unknown order or amount")
+        audit_write(action="online_notify_refused", channel="system", order=out_trade_no[:32], via=via)
         return "refused"
     if order.status != O.CREATED:
         order.ignored_notifies += 1
         order.save(update_fields=["ignored_notifies"])
         return "ignored"
     order.journal = purse_credit_pending(
-        purse=order.purse, amount=order.amount, kind=Journal.Kind.ONLINE_TOPUP, source=f"online:{order.out_trade_no}",
+        purse=order.purse, amount=order.amount, kind=Journal.Kind.ONLINE_TOPUP, source=f"online-topup:{order.out_trade_no}",
         from_account=system_account(LedgerAccount.Kind.CHANNEL), reason=f"在线充值 {order.out_trade_no}")
     order.status, order.paid_at, order.trade_no = O.PAID, timezone.now(), trade_no[:32] or order.trade_no
     order.save(update_fields=["journal", "status", "paid_at", "trade_no"])
@@ -107,8 +106,7 @@ def online_notify_apply(*, payload: dict) -> bool:
     if not isinstance(payload, dict) or not all(isinstance(v, str) for v in payload.values()):
         return False
     if not paysign.verify(payload, settings.PAY_CHANNEL_KEY):
-        audit_write(action="online_notify_refused", channel="system", order=str(payload.get("out_trade_no", ""))[:32],
-                    why="bad signature")
+        audit_write(action="online_notify_bad_sign", channel="system", order=str(payload.get("out_trade_no", ""))[:32])
         return False
     if payload.get("result_code") != "SUCCESS":
         return True

@@ -94,7 +94,7 @@ def _post_difference(*, statement: BankStatement, kind: str, rrn: str, bank: int
                      actor) -> StatementDifference:
     diff = bank - campus
     bank_acc, suspense = system_account(LedgerAccount.Kind.BANK), system_account(LedgerAccount.Kind.SUSPENSE)
-    journal = journal_post(kind=Journal.Kind.RECON, actor=actor, source=f"recon:{statement.day}:{rrn}",
+    journal = journal_post(kind=Journal.Kind.RECON, actor=actor, source=f"recon-diff:{statement.day}:{rrn}",
                            reason=f"对帐差异 {statement.day} RRN {rrn}",
                            lines=[(bank_acc, diff), (suspense, -diff)])
     return StatementDifference.objects.create(statement=statement, kind=kind, rrn=rrn, holder=holder,

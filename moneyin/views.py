@@ -56,8 +56,9 @@ def kiosk_topup(request):
             error = str(exc)
         else:
             return redirect("moneyin:kiosk_order", out_trade_no=order.out_trade_no)
-    return _render(request, "moneyin/kiosk/topup.html", {"holder": holder, "error": error,
-                                                         "amounts": ["50", "100", "200"]})
+    return _render(request, "moneyin/kiosk/topup.html", {
+        "holder": holder, "error": error, "amounts": ["50", "100", "200"],
+        "orders": OnlineOrder.objects.filter(holder=holder).order_by("-id")[:5]})
 
 
 @never_cache

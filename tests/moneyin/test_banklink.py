@@ -30,7 +30,7 @@ def purse(holder):
 
 
 def credited(t) -> int:
-    return Journal.objects.filter(source=f"bank:{t.rrn}").count()
+    return Journal.objects.filter(source=f"bank-in:{t.rrn}").count()
 
 
 def test_r_card_5_transfer_approved_credits_pending_once(bank, holder):
