@@ -96,6 +96,7 @@ class TransferForm(forms.Form):
 
 
 class StatementForm(forms.Form):
+    source = forms.ChoiceField(label=_("source"), choices=BankStatement.Source.choices)
     day = forms.DateField(label=_("business day"), widget=forms.DateInput(attrs={"type": "date"}))
     file = forms.FileField(label=_("statement file (CSV)"))
 
@@ -113,7 +114,7 @@ class DifferenceInline(admin.TabularInline):
     def has_change_permission(self, request, obj=None):
         return False
 
-    @admin.display(description=_("bank amount (yuan)"))
+    @admin.display(description=_("statement amount (yuan)"))
     def bank_yuan(self, obj):
         from accounts.formatting import yuan
 
@@ -141,9 +142,10 @@ def difference_state(obj) -> str:
 @admin.register(BankStatement)
 class BankStatementAdmin(YuanFieldsMixin, ReadOnlyMixin, admin.ModelAdmin):
     yuan_fields = ("bank_total", "campus_total")
-    list_display = ("day", "filename", "rows", "matched", "difference_count", "bank_total", "campus_total",
+    list_display = ("day", "source", "filename", "rows", "matched", "difference_count", "bank_total", "campus_total",
                     "imported_by", "imported_at")
-    fields = readonly_fields = ("day", "filename", "rows", "matched", "bank_total", "campus_total", "imported_by",
+    list_filter = ("source",)
+    fields = readonly_fields = ("day", "source", "filename", "rows", "matched", "bank_total", "campus_total", "imported_by",
                                 "imported_at")
     inlines = [DifferenceInline]
     change_list_template = "moneyin/change_list_tools.html"
@@ -170,14 +172,16 @@ class BankStatementAdmin(YuanFieldsMixin, ReadOnlyMixin, admin.ModelAdmin):
 
         def go(data):
             f = data["file"]
-            st = reconcile.statement_import(actor=request.user, day=data["day"], content=f.read(), filename=f.name)
+            st = reconcile.statement_import(actor=request.user, day=data["day"], content=f.read(), filename=f.name,
+                                            source=data["source"])
             return gettext("Statement of %(day)s: %(rows)s rows, %(matched)s matched, %(diffs)s differences.") % {
                 "day": st.day, "rows": st.rows, "matched": st.matched, "diffs": st.differences.count()}
 
         return _form_view(self, request, title=_("Import the bank's statement"), form=form, on_valid=go,
                           multipart=True,
                           intro=_("The bank's CSV for one day (date, rrn, stan, bank_card, campus_account, "
-                                  "campus_card, amount in yuan). A file with a bad row is refused whole."))
+                                  "campus_card, amount in yuan) or the payment channel's (date, out_trade_no, "
+                                  "trade_no, type, amount in yuan). A file with a bad row is refused whole."))
 
 
 class AdjustForm(forms.Form):
@@ -193,9 +197,9 @@ class AdjustForm(forms.Form):
 class StatementDifferenceAdmin(YuanFieldsMixin, ReadOnlyMixin, admin.ModelAdmin):
     yuan_fields = ("bank_amount", "campus_amount")
     list_display = ("statement", "rrn", "kind", "holder", "bank_amount", "campus_amount", "state", "adjust_link")
-    list_filter = ("kind", "statement__day")
+    list_filter = ("kind", "statement__source", "statement__day")
     search_fields = ("rrn", "holder__number", "holder__name")
-    fields = readonly_fields = ("statement", "rrn", "kind", "holder", "transfer", "bank_amount", "campus_amount",
+    fields = readonly_fields = ("statement", "rrn", "kind", "holder", "transfer", "order", "bank_amount", "campus_amount",
                                 "journal", "request", "state")
 
     @admin.display(description=_("state"))
@@ -215,7 +219,7 @@ class StatementDifferenceAdmin(YuanFieldsMixin, ReadOnlyMixin, admin.ModelAdmin)
 
     def adjust_view(self, request, pk):
         d = get_object_or_404(StatementDifference, pk=pk)
-        kinds = reconcile.KINDS_FOR["long" if d.difference > 0 else "short"]
+        kinds = reconcile.kinds_for(d)
         form = AdjustForm(request.POST or None, kinds=kinds)
 
         def go(data):

@@ -11,6 +11,7 @@ separate process speaking JSON over HTTP, every message signed (moneyin.paysign)
        again until the host answers SUCCESS. Faults: duplicate (sent twice), bad_sign (a forged
        notify first), lost (never sent: the host must query).
   GET  /ctl/statement?day=YYYY-MM-DD   the day's statement file (CSV)
+  POST /ctl/reset      forget every order (tests)
 No Django here.
 """
 
@@ -178,6 +179,11 @@ class Handler(BaseHTTPRequestHandler):
             p = json.loads(raw or b"{}")
         except ValueError:
             return self._send(400, b"{}")
+        if self.path == "/ctl/reset":
+            with self.channel.lock:
+                self.channel.orders.clear()
+                self.channel.refunds.clear()
+            return self._send(200, b'{"ok": true}')
         if self.path == "/ctl/pay":
             return self._send(200, json.dumps(self.channel.pay(p.get("out_trade_no", ""), p.get("fault", ""))).encode())
         handlers = {"/v2/pay/create": self.channel.create, "/v2/pay/query": self.channel.query,

@@ -73,13 +73,19 @@ class BankTransfer(models.Model):
 
 
 class BankStatement(models.Model):
-    """The bank's statement file for one day, imported once and compared with the campus side."""
+    """The statement file of one day from the bank or the online payment channel, imported once
+    and compared with the campus side."""
 
-    day = models.DateField(_("business day"), unique=True)
+    class Source(models.TextChoices):
+        BANK = "bank", _("Bank (银校通)")
+        CHANNEL = "channel", _("Online payment channel")
+
+    day = models.DateField(_("business day"))
+    source = models.CharField(_("source"), max_length=8, choices=Source.choices, default=Source.BANK)
     filename = models.CharField(_("file"), max_length=200, blank=True)
     rows = models.PositiveIntegerField(_("rows"), default=0)
     matched = models.PositiveIntegerField(_("matched"), default=0)
-    bank_total = models.BigIntegerField(_("bank total (fen)"), default=0)
+    bank_total = models.BigIntegerField(_("statement total (fen)"), default=0)
     campus_total = models.BigIntegerField(_("campus total (fen)"), default=0)
     imported_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+", verbose_name=_("imported by"))
     imported_at = models.DateTimeField(_("imported at"), auto_now_add=True)
@@ -87,10 +93,11 @@ class BankStatement(models.Model):
     class Meta:
         verbose_name = _("bank statement")
         verbose_name_plural = _("bank statements")
-        ordering = ["-day"]
+        ordering = ["-day", "source"]
+        constraints = [models.UniqueConstraint(fields=["day", "source"], name="one_statement_per_day_and_source")]
 
     def __str__(self):
-        return str(self.day)
+        return f"{self.day} {self.get_source_display()}"
 
 
 class StatementDifference(models.Model):
@@ -100,19 +107,22 @@ class StatementDifference(models.Model):
     (accounts.AdjustmentRequest)."""
 
     class Kind(models.TextChoices):
-        LONG = "long", _("Long (长款): the bank has it, the campus does not")
-        SHORT = "short", _("Short (短款): the campus has it, the bank does not")
+        LONG = "long", _("Long (长款): the statement has more than the campus")
+        SHORT = "short", _("Short (短款): the campus has more than the statement")
         AMOUNT = "amount", _("Amount differs")
 
     statement = models.ForeignKey(BankStatement, on_delete=models.PROTECT, related_name="differences",
                                   verbose_name=_("bank statement"))
     kind = models.CharField(_("kind"), max_length=6, choices=Kind.choices)
-    rrn = models.CharField(_("retrieval reference number"), max_length=12)
+    # The bank's RRN, or the channel's order number (R + it for a refund).
+    rrn = models.CharField(_("reference number"), max_length=32)
     holder = models.ForeignKey(Cardholder, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
                                verbose_name=_("cardholder"))
+    order = models.ForeignKey("OnlineOrder", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                              verbose_name=_("online top-up"))
     transfer = models.ForeignKey(BankTransfer, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
                                  verbose_name=_("bank transfer"))
-    bank_amount = models.BigIntegerField(_("bank amount (fen)"), default=0)
+    bank_amount = models.BigIntegerField(_("statement amount (fen)"), default=0)
     campus_amount = models.BigIntegerField(_("campus amount (fen)"), default=0)
     journal = models.OneToOneField(Journal, on_delete=models.PROTECT, related_name="+", verbose_name=_("journal"))
     request = models.ForeignKey(AdjustmentRequest, on_delete=models.PROTECT, null=True, blank=True,
@@ -132,7 +142,8 @@ class StatementDifference(models.Model):
 
     @property
     def difference(self) -> int:
-        """bank − campus, in fen: positive is money the bank took that the campus has not credited."""
+        """statement − campus, in fen: positive is money the bank or channel took that the campus
+        has not credited."""
         return self.bank_amount - self.campus_amount
 
     @property

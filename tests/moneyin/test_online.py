@@ -42,6 +42,8 @@ def channel(channel_process, live_server, settings):
     proc, url = channel_process
     assert proc.poll() is None
     settings.PAY_CHANNEL_URL, settings.PAY_CHANNEL_KEY, settings.PAY_NOTIFY_BASE = url, KEY, live_server.url
+    with urllib.request.urlopen(urllib.request.Request(url + "/ctl/reset", method="POST", data=b"{}"), timeout=5):
+        pass
 
     def pay(order, fault=""):
         req = urllib.request.Request(url + "/ctl/pay", method="POST",
@@ -156,3 +158,49 @@ def test_online_topup_from_the_kiosk_with_a_qr_code(channel, staff, client):
     channel(order, "lost")
     assert 'id="paid"' in client.get(r["Location"] + "?check=1").content.decode()
     assert purse(holder).pending == 1250
+
+
+def test_r_adj_1_channel_statement_every_difference_kind(channel, channel_process, staff, make_user):
+    """The channel's statement against the online top-ups paid and refunded: matched, long, short,
+    amount differs; each cleared by an adjustment another person approves; the bank card cannot be
+    debited for a channel's difference."""
+    from accounts import services
+    from accounts.models import LedgerAccount
+    from accounts.timeutil import business_day
+    from moneyin.reconcile import difference_adjustment_request, statement_import
+
+    fin_a, fin_b = make_user("fin_a", "finance"), make_user("fin_b", "finance")
+    holder = formal_card(staff).holder
+    orders = [online_order_create(holder=holder, amount=a) for a in (1000, 2000, 3000, 400)]
+    for o in orders:
+        channel(o, "lost")
+        online_order_query(order=o)
+    refunded = online_order_refund(actor=fin_a, order=orders[3], reason="退款")
+    assert refunded.status == "refunded"
+    day = business_day()
+    with urllib.request.urlopen(f"{channel_process[1]}/ctl/statement?day={day}", timeout=5) as resp:
+        lines = resp.read().decode().splitlines()
+    assert lines[0] == "date,out_trade_no,trade_no,type,amount" and len(lines) == 6  # 4 pays, 1 refund
+    by_no = {(ln.split(",")[1], ln.split(",")[3]): ln for ln in lines[1:]}
+    ok, dropped, more, ref = orders
+    rows = [by_no[(ok.out_trade_no, "pay")], by_no[(ref.out_trade_no, "pay")], by_no[(ref.out_trade_no, "refund")],
+            by_no[(more.out_trade_no, "pay")].replace(",30.00", ",31.00"),
+            f"{day},CC9999999999999999,4299,pay,5.00"]  # paid at the channel, no order of ours
+    st = statement_import(actor=fin_a, day=day, source="channel", content="\n".join([lines[0], *rows]) + "\n")
+    assert (st.matched, st.differences.count()) == (3, 3)
+    diffs = {d.rrn: d for d in st.differences.all()}
+    assert (diffs[dropped.out_trade_no].kind, diffs[dropped.out_trade_no].difference) == ("short", -2000)
+    assert (diffs[more.out_trade_no].kind, diffs[more.out_trade_no].difference) == ("amount", 100)
+    assert diffs["CC9999999999999999"].kind == "long" and diffs["CC9999999999999999"].holder is None
+    channel_clearing = LedgerAccount.objects.get(kind="channel").balance
+    assert channel_clearing == st.bank_total == 1000 + 400 - 400 + 3100 + 500
+    with pytest.raises(BusinessError, match="cleared by"):
+        difference_adjustment_request(actor=fin_a, difference=diffs[dropped.out_trade_no], kind="debit_bank_card",
+                                      reason="x")
+    with pytest.raises(BusinessError, match="no cardholder"):
+        difference_adjustment_request(actor=fin_a, difference=diffs["CC9999999999999999"], kind="refund_holder",
+                                      reason="x")
+    for ref_no, kind in ((dropped.out_trade_no, "debit_campus_card"), (more.out_trade_no, "refund_holder")):
+        req = difference_adjustment_request(actor=fin_a, difference=diffs[ref_no], kind=kind, reason="渠道对帐")
+        services.adjustment_decide(actor=fin_b, request=req, approve=True)
+    assert LedgerAccount.objects.get(kind="suspense").balance == -500  # the unknown payment, to ask the channel

@@ -34,11 +34,11 @@ def test_r_adj_1_screens_transfer_import_adjust(client, bank, staff, make_user):
     day = business_day()
     bad = SimpleUploadedFile("bank.csv", b"date,rrn,stan,bank_card,campus_account,campus_card,amount\n"
                                          b"2026-02-30,123456789012,1,1,1,,1.00\n")
-    r = client.post(reverse("admin:moneyin_bankstatement_import"), {"day": day, "file": bad})
+    r = client.post(reverse("admin:moneyin_bankstatement_import"), {"source": "bank", "day": day, "file": bad})
     assert r.status_code == 200 and "第 2 行" in r.content.decode() and not BankStatement.objects.exists()
     csv = bank.statement(day) + f"{day},999000000003,000001,1,{holder.number},,5.00\n"
     r = client.post(reverse("admin:moneyin_bankstatement_import"),
-                    {"day": day, "file": SimpleUploadedFile("bank.csv", csv.encode())}, follow=True)
+                    {"source": "bank", "day": day, "file": SimpleUploadedFile("bank.csv", csv.encode())}, follow=True)
     assert r.status_code == 200
     st = BankStatement.objects.get()
     assert (st.matched, st.differences.count()) == (1, 1)
