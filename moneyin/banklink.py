@@ -142,7 +142,7 @@ def _exchange(t: BankTransfer) -> None:
                     while reader.buffered():
                         bank_answer_apply(doc=iso.decode(reader.read()))
                     return
-        except (TimeoutError, socket.timeout, OSError, EOFError, iso.FrameError):
+        except (TimeoutError, OSError, EOFError, iso.FrameError):
             pass
         _mark_reversing(t)
         bank_reversal_send(transfer=t, sock=sock, reader=reader)
@@ -217,7 +217,7 @@ def bank_reversal_send(*, transfer: BankTransfer, sock: socket.socket | None = N
                 elif doc.get("t") == iso.REVERSAL_ANSWER and doc.get("37") == t.rrn:
                     _reversed(t, doc)
                     return True
-        except (TimeoutError, socket.timeout, OSError, EOFError, iso.FrameError):
+        except (TimeoutError, OSError, EOFError, iso.FrameError):
             # Try again on a fresh connection: the old one may carry the lost answer's fate.
             if sock is not None:
                 sock.close()

@@ -25,7 +25,7 @@ from . import paysign
 from .models import OnlineOrder
 
 log = logging.getLogger(__name__)
-O = OnlineOrder.Status
+ST = OnlineOrder.Status
 
 
 class ChannelError(BusinessError):
@@ -72,7 +72,7 @@ def online_order_create(*, holder: Cardholder, amount: int, channel: str = "kios
             "out_trade_no": order.out_trade_no, "total_fee": amount, "body": "校园卡充值",
             "notify_url": settings.PAY_NOTIFY_BASE + reverse("moneyin:notify")})
     except ChannelError:
-        OnlineOrder.objects.filter(pk=order.pk, status=O.CREATED).update(status=O.CLOSED)
+        OnlineOrder.objects.filter(pk=order.pk, status=ST.CREATED).update(status=ST.CLOSED)
         raise
     OnlineOrder.objects.filter(pk=order.pk).update(trade_no=answer.get("trade_no", "")[:32],
                                                    code_url=answer.get("code_url", "")[:200])
@@ -86,14 +86,14 @@ def _credit(*, out_trade_no: str, total_fee: str, trade_no: str, via: str) -> st
     if order is None or total_fee != str(order.amount):
         audit_write(action="online_notify_refused", channel="system", order=out_trade_no[:32], via=via)
         return "refused"
-    if order.status != O.CREATED:
+    if order.status != ST.CREATED:
         order.ignored_notifies += 1
         order.save(update_fields=["ignored_notifies"])
         return "ignored"
     order.journal = purse_credit_pending(
         purse=order.purse, amount=order.amount, kind=Journal.Kind.ONLINE_TOPUP, source=f"online-topup:{order.out_trade_no}",
         from_account=system_account(LedgerAccount.Kind.CHANNEL), reason=f"在线充值 {order.out_trade_no}")
-    order.status, order.paid_at, order.trade_no = O.PAID, timezone.now(), trade_no[:32] or order.trade_no
+    order.status, order.paid_at, order.trade_no = ST.PAID, timezone.now(), trade_no[:32] or order.trade_no
     order.save(update_fields=["journal", "status", "paid_at", "trade_no"])
     audit_write(action="online_order_paid", channel="system", holder=order.holder, journal=order.journal,
                 order=order.out_trade_no, amount=order.amount, via=via)
@@ -134,7 +134,7 @@ def online_order_refund(*, actor, order: OnlineOrder, reason: str) -> OnlineOrde
     if not reason:
         raise BusinessError(_("A reason is required."))
     order = OnlineOrder.objects.select_for_update().select_related("holder").get(pk=order.pk)
-    if order.status != O.PAID:
+    if order.status != ST.PAID:
         raise BusinessError(_("Only a paid top-up can be refunded; this one is %(status)s.") % {
             "status": order.get_status_display()})
     purse = Purse.objects.select_for_update(of=("self",)).select_related("account").get(pk=order.purse_id)
@@ -144,7 +144,7 @@ def online_order_refund(*, actor, order: OnlineOrder, reason: str) -> OnlineOrde
     Purse.objects.filter(pk=purse.pk).update(pending=purse.pending - order.amount)
     _call("/v2/pay/refund", {"out_trade_no": order.out_trade_no, "out_refund_no": f"R{order.out_trade_no}",
                              "refund_fee": order.amount})
-    order.status, order.refund_journal, order.refunded_at = O.REFUNDED, journal, timezone.now()
+    order.status, order.refund_journal, order.refunded_at = ST.REFUNDED, journal, timezone.now()
     order.save(update_fields=["status", "refund_journal", "refunded_at"])
     audit_write(action="online_order_refund", actor=actor, holder=order.holder, journal=journal, reason=reason,
                 order=order.out_trade_no, amount=order.amount)

@@ -24,7 +24,8 @@ def differences_open() -> list[dict]:
     """Statement differences not yet cleared by an approved adjustment (R-ADJ-1), any day."""
     qs = StatementDifference.objects.select_related("statement", "holder").exclude(
         Q(request__status=AdjustmentRequest.Status.APPROVED))
-    return [{"id": d.pk, "day": d.statement.day, "source": d.statement.source, "rrn": d.rrn, "kind": d.kind, "difference": d.difference,
+    return [{"id": d.pk, "day": d.statement.day, "source": d.statement.source, "rrn": d.rrn, "kind": d.kind,
+             "difference": d.difference,
              "holder": str(d.holder) if d.holder else ""} for d in qs.order_by("pk")]
 
 

@@ -142,8 +142,8 @@ ROLES = [
     ("anonymous", ["/kiosk/", "/kiosk/reset/", "/admin/login/", "/merchant/login/", "/no-such-page/"]),
 ]
 # Routes no link leads to with GET: form posts, files, the API (JSON, not a screen), the language switch.
-NOT_SCREENS = ("api/", "health/", "moneyin/notify/", "i18n/", "logout/", "/apply/", "/cancel/", "/refund/", "<str:action>", ".csv",
-               ".zip", ".xlsx", "/photo/", "kiosk/end/", "/reported/", "<str:fmt>", "<slug:fmt>")
+NOT_SCREENS = ("api/", "health/", "moneyin/notify/", "i18n/", "logout/", "/apply/", "/cancel/", "/refund/",
+               "<str:action>", ".csv", ".zip", ".xlsx", "/photo/", "kiosk/end/", "/reported/", "<str:fmt>", "<slug:fmt>")
 
 
 def test_every_page_every_role_reaches_reads_in_chinese(world):
