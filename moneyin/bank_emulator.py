@@ -22,6 +22,7 @@ import json
 import random
 import socket
 import socketserver
+import struct
 import sys
 import threading
 import time
@@ -104,6 +105,9 @@ class Bank:
             with self.lock:
                 self.faults.append({"fault": cmd["fault"], "delay": float(cmd.get("delay", self.late_delay))})
             return {"ok": True}
+        if cmd.get("cmd") == "fault_rate":
+            self.fault_rate = float(cmd.get("rate", 0.0))
+            return {"ok": True}
         if cmd.get("cmd") == "statement":
             return {"csv": self.statement(cmd["day"])}
         if cmd.get("cmd") == "state":
@@ -129,8 +133,9 @@ class Handler(socketserver.BaseRequestHandler):
             except (EOFError, OSError, iso.FrameError):
                 return
             if payload.startswith(b"CTL "):
-                reply = self.bank.control(json.loads(payload[4:]))
-                self.request.sendall(iso.frame(json.dumps(reply).encode()))
+                reply = json.dumps(self.bank.control(json.loads(payload[4:]))).encode()
+                # A 4-byte length: a statement file is larger than any ISO 8583 frame.
+                self.request.sendall(struct.pack(">I", len(reply)) + reply)
                 continue
             try:
                 req = iso.decode(payload)
@@ -179,7 +184,13 @@ def control(addr: tuple[str, int], cmd: dict, timeout: float = 5.0) -> dict:
     """Send one control command to a running emulator (tests, `make run`, the statement fetch)."""
     with socket.create_connection(addr, timeout=timeout) as sock:
         sock.sendall(iso.frame(b"CTL " + json.dumps(cmd).encode()))
-        return json.loads(iso.FrameReader(sock).read())
+        data = b""
+        while len(data) < 4 or len(data) < 4 + struct.unpack(">I", data[:4])[0]:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise EOFError("connection closed")
+            data += chunk
+        return json.loads(data[4:4 + struct.unpack(">I", data[:4])[0]])
 
 
 def main(argv=None):
