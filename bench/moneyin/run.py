@@ -35,12 +35,11 @@ def main():
 
     from accounts import services
     from accounts.models import Category
-    from accounts.setup import role_group
-    from moneyin.banklink import bank_transfer
+    from accounts.timeutil import business_day
     from moneyin.bank_emulator import control
+    from moneyin.banklink import bank_transfer
     from moneyin.models import BankTransfer
     from moneyin.reconcile import statement_import
-    from accounts.timeutil import business_day
 
     root = get_user_model().objects.create_user("bench-root", is_staff=True, is_superuser=True)
     holders = []
