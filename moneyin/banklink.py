@@ -102,7 +102,9 @@ def _transfer_create(*, holder: Cardholder, amount: int, channel: str, terminal_
 def bank_transfer(*, holder: Cardholder, amount, channel: str = BankTransfer.Channel.TERMINAL,
                   terminal_id: str = "", actor=None, bank_card_no: str = "") -> BankTransfer:
     """Move `amount` fen from the holder's bank card to their campus account through the bank.
-    Returns the transfer as it ended: approved (credited), declined, reversed or reversing."""
+    Returns the transfer as it ended: approved (credited), declined, reversed or reversing.
+    Call it outside a transaction: the request row must be committed before the 0200 leaves, or
+    a host that stops mid-exchange leaves nothing for the sweeper to reverse."""
     if channel not in BankTransfer.Channel.values:
         raise BusinessError(_("Unknown channel."))
     if channel == BankTransfer.Channel.STAFF:

@@ -147,3 +147,19 @@ def test_r_adj_1_statement_file_errors(bank, staff, fin_a):
         statement_import(actor=fin_a, day=day, content=header)
     with pytest.raises(Exception, match="not allowed"):
         statement_import(actor=staff, day=day, content=header)
+
+
+def test_r_adj_1_statement_command_fetches_from_the_emulator(bank, staff, fin_a, tmp_path):
+    from django.core.management import CommandError, call_command
+
+    h = formal_card(staff).holder
+    bank_transfer(holder=h, amount=4321)
+    day = business_day()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("date,rrn,stan,bank_card,campus_account,campus_card,amount\nx,1,1,1,1,,1.00\n")
+    with pytest.raises(CommandError, match="Row 2"):
+        call_command("statement_import", day=str(day), actor=fin_a.username, file=str(bad))
+    assert not BankStatement.objects.exists()
+    call_command("statement_import", day=str(day), actor=fin_a.username, fetch=True)
+    st = BankStatement.objects.get()
+    assert (st.rows, st.matched, st.differences.count()) == (1, 1, 0)
