@@ -103,6 +103,18 @@ AUDIT_ACTION_LABELS = {
     "graduation_close": _("Graduation closure"),
     "api_client_create": _("API client created"),
     "api_client_rotate": _("API client token renewed"),
+    # moneyin (issue 13)
+    "bank_transfer_send": _("Bank transfer sent to the bank"),
+    "bank_transfer_answer": _("Bank answered the transfer"),
+    "bank_transfer_timeout": _("Bank did not answer in time"),
+    "bank_transfer_reversed": _("Bank transfer reversed"),
+    "bank_answer_ignored": _("Late or repeated bank answer ignored"),
+    "bank_statement_import": _("Bank statement imported"),
+    "online_order_create": _("Online top-up started"),
+    "online_order_paid": _("Online top-up paid"),
+    "online_order_refund": _("Online top-up refunded"),
+    "online_notify_refused": _("Payment notify refused"),
+    "online_notify_bad_sign": _("Payment notify with a bad signature refused"),
 }
 CHANNEL_LABELS = {
     "staff": _("Staff"),
@@ -159,6 +171,13 @@ DETAIL_KEY_LABELS = {
     "closure": _("closure"),
     "late": _("late"),
     "offender": _("offender"),
+    "rrn": _("reference number"),
+    "stan": _("trace number"),
+    "code": _("response code"),
+    "matched": _("matched"),
+    "differences": _("differences"),
+    "order": _("order number"),
+    "via": _("through"),
 }
 # Words for the codes other apps write into audit details, by detail key (registered at start-up by
 # the top layer, desk.apps, which may import every app): merchant roles and statuses, API scopes …

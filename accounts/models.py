@@ -138,13 +138,15 @@ class LedgerAccount(models.Model):
         BANK = "bank", _("Bank clearing")
         SUSPENSE = "suspense", _("Suspense")
         MERCHANT = "merchant", _("Merchant payable")
+        # Money the online payment channel (WeChat Pay / Alipay style) owes the school until it pays out.
+        CHANNEL = "channel", _("Payment channel clearing")
 
     # +1: debit-normal (assets); -1: credit-normal (what the system owes).
     NORMAL = {
         Kind.PURSE: -1, Kind.CARD_FEE: -1, Kind.MGMT_FEE: -1, Kind.SURCHARGE: -1,
-        Kind.MERCHANT: -1, Kind.CASH: 1, Kind.BANK: 1, Kind.SUSPENSE: 1,
+        Kind.MERCHANT: -1, Kind.CASH: 1, Kind.BANK: 1, Kind.SUSPENSE: 1, Kind.CHANNEL: 1,
     }
-    SINGLETONS = (Kind.CARD_FEE, Kind.MGMT_FEE, Kind.SURCHARGE, Kind.BANK, Kind.SUSPENSE)
+    SINGLETONS = (Kind.CARD_FEE, Kind.MGMT_FEE, Kind.SURCHARGE, Kind.BANK, Kind.SUSPENSE, Kind.CHANNEL)
 
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
     code = models.CharField(_("code"), max_length=40, unique=True)
@@ -166,7 +168,7 @@ class LedgerAccount(models.Model):
             models.CheckConstraint(condition=~Q(kind="purse") | Q(balance__gte=0), name="purse_not_negative"),
             models.CheckConstraint(condition=Q(normal__in=[1, -1]), name="normal_is_sign"),
             models.UniqueConstraint(
-                fields=["kind"], condition=Q(kind__in=["card_fee", "mgmt_fee", "surcharge", "bank", "suspense"]),
+                fields=["kind"], condition=Q(kind__in=["card_fee", "mgmt_fee", "surcharge", "bank", "suspense", "channel"]),
                 name="one_system_account_per_kind",
             ),
         ]
@@ -210,6 +212,11 @@ class Journal(models.Model):
         ADJUSTMENT = "adjustment", _("Adjustment")
         PAYOUT = "payout", _("Balance payout")
         TRANSFER = "transfer", _("Transfer")
+        # Money in (issue 13): a bank transfer (圈存转帐, M§11), an online top-up, and a difference
+        # between the bank's statement and the campus records moved to suspense (R-ADJ-1).
+        BANK_IN = "bank_in", _("Bank transfer")
+        ONLINE_TOPUP = "online_topup", _("Online top-up")
+        RECON = "recon", _("Statement difference")
 
     kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices)
     business_day = models.DateField(_("business day"), db_index=True)

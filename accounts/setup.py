@@ -19,6 +19,7 @@ SYSTEM_ACCOUNTS = [
     (K.SURCHARGE, "SYS-SURCHARGE", "饮食服务中心代收搭伙费和能源费"),
     (K.BANK, "SYS-BANK", "银行清算"),
     (K.SUSPENSE, "SYS-SUSPENSE", "待查"),
+    (K.CHANNEL, "SYS-CHANNEL", "在线支付渠道清算"),
 ]
 # The regulation's defaults (M§26, M§29): 30.00 yuan. The school changes them as data.
 DEFAULT_FEES = [(FeeSchedule.Kind.NEW_CARD, 3000), (FeeSchedule.Kind.REPLACEMENT, 3000)]

@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "terminals",
     "settlement",
     "desk",
+    "moneyin",
     "devtools",  # the simulator, the demo history and seed; imported by nothing in the product
 ]
 
@@ -139,6 +140,8 @@ CELERY_BEAT_SCHEDULE = {
     "cardflags-enforce": {"task": "terminals.tasks.cardflags_enforce", "schedule": 3600.0},
     # Purchases uploaded before the top-up they spent are posted once the money is there.
     "records-retry": {"task": "terminals.tasks.records_retry", "schedule": 300.0},
+    # Bank transfers left waiting by a stopped host, and reversals the bank has not acknowledged.
+    "bank-reversals-retry": {"task": "moneyin.tasks.bank_reversals_retry", "schedule": 60.0},
 }
 
 # --- Passwords, sessions -------------------------------------------------------------
@@ -228,3 +231,18 @@ CARD_NO_START = 20000001
 # The most cash one counter deposit takes (fen); more goes through the bank (圈存转帐).
 CASH_DEPOSIT_MAX_FEN = int(os.environ.get("CASH_DEPOSIT_MAX_FEN", 100000))
 ADMIN_SITE_HEADER = _("CampusCard back office")
+
+# The bank link (moneyin, 银校通): the bank's front processor, how long the host waits for an
+# answer before it reverses, and what the bank knows the school by (fields 32, 41, 42).
+BANK_FRONT = os.environ.get("BANK_FRONT", "127.0.0.1:9300")
+BANK_TIMEOUT = float(os.environ.get("BANK_TIMEOUT", 5.0))
+BANK_REVERSAL_TRIES = int(os.environ.get("BANK_REVERSAL_TRIES", 3))
+BANK_ACQUIRER = os.environ.get("BANK_ACQUIRER", "48020000")
+BANK_MERCHANT = os.environ.get("BANK_MERCHANT", "898440000000001")
+BANK_TRANSFER_MAX_FEN = int(os.environ.get("BANK_TRANSFER_MAX_FEN", 100000))
+# The online payment channel (moneyin, WeChat Pay / Alipay style): where it is, the merchant key
+# its messages are signed with, and where it sends its payment notifies (this site's address).
+PAY_CHANNEL_URL = os.environ.get("PAY_CHANNEL_URL", "http://127.0.0.1:9400")
+PAY_CHANNEL_KEY = os.environ.get("PAY_CHANNEL_KEY", "dev-channel-key")
+PAY_NOTIFY_BASE = os.environ.get("PAY_NOTIFY_BASE", "http://127.0.0.1:8000")
+ONLINE_TOPUP_MAX_FEN = int(os.environ.get("ONLINE_TOPUP_MAX_FEN", 100000))

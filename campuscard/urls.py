@@ -20,6 +20,7 @@ urlpatterns = [
     path("health/", health, name="health"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("kiosk/", include("accounts.kiosk.urls")),
+    path("moneyin/", include("moneyin.urls")),
     path("merchant/", include("settlement.portal.urls")),
     path("finance/", include("settlement.finance.urls")),
     path("api/v1/", include("campuscard.api.urls")),

@@ -233,6 +233,17 @@ def describe(dc: DayClose, excs: list) -> list[dict]:
                 d["text"] = _("%(status)s: %(problems)s") % {
                     "status": Record.Status(r["status"]).label, "problems": terminal_labels.record_problems_text(r["problems"])}
                 d["links"] = [_link(_("Record"), reverse("admin:terminals_record_change", args=[ref]))]
+        elif e.kind == K.BANK and e.ref.startswith("diff:"):
+            d["subject"] = _("Bank statement difference")
+            d["text"] = _("The bank's statement and the campus records differ by %(amount)s yuan; not yet "
+                          "adjusted (R-ADJ-1).") % {"amount": yuan(e.amount)}
+            d["links"] = [_link(_("Statement difference"), reverse("admin:moneyin_statementdifference_change",
+                                                                   args=[e.ref.split(":", 1)[1]]))]
+        elif e.kind == K.BANK:
+            d["subject"] = account_kind_label(LedgerAccount.Kind.BANK)
+            d["text"] = _("Bank transfers booked to bank clearing and the transfers credited differ by %(amount)s "
+                          "yuan.") % {"amount": yuan(e.amount)}
+            d["links"] = [_link(_("Bank transfers"), reverse("admin:moneyin_banktransfer_changelist"))]
         elif e.kind == K.TERMINAL and ref is not None:
             d["subject"] = _("Terminal %(terminal)s") % {"terminal": ref}
             d["links"] = [_link(_("Terminal"), reverse("admin:terminals_terminal_change", args=[ref]))]

@@ -254,6 +254,7 @@ class CloseException(models.Model):
         CARD_FLAG = "card_flag", _("Card-vs-account disagreement")
         RECORD = "record", _("Record not posted")
         TERMINAL = "terminal", _("Terminal silent or block list late")
+        BANK = "bank", _("Bank clearing differs or a statement difference is open")
 
     day_close = models.ForeignKey(DayClose, on_delete=models.CASCADE, related_name="exceptions")
     day = models.DateField(_("business day"))

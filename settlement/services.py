@@ -14,6 +14,7 @@ import time
 from collections import defaultdict
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -31,6 +32,7 @@ from accounts.services import (
 )
 from accounts.timeutil import BUSINESS_TZ
 from merchants.selectors import merchant_user_belongs
+from moneyin import selectors as moneyin_selectors
 from terminals import selectors as terminal_selectors
 from terminals.models import Record
 from terminals.protocol import RecordKind
@@ -112,6 +114,7 @@ def day_close(*, day: dt.date, actor=None) -> DayClose:
         totals = _close_records_and_accounts(dc, day, found)
         totals["purses"] = _close_purses(dc, day, found)
         totals.update(_close_lists(dc, day, found))
+        totals["bank"] = _close_bank(dc, day, found)
         CloseException.objects.bulk_create(found, ignore_conflicts=True)
         # A difference found by an earlier run and gone now stays listed until staff resolve it.
         open_count = CloseException.objects.filter(day=day, resolved_at__isnull=True).count()
@@ -256,6 +259,26 @@ def _close_records_and_accounts(dc: DayClose, day: dt.date, found: list) -> dict
         "trial_balance": {"debit": debit, "credit": credit, "balanced": debit == credit},
         "merchants": len([m for m in merchants if m]), "terminals": len(terminals), "operators": len(operators),
     }
+
+
+def _close_bank(dc: DayClose, day: dt.date, found: list) -> dict:
+    """Bank clearing (issue 13): the day's bank_in movement of the bank clearing account must be
+    the transfers the bank link credited that day; a statement difference not yet cleared by an
+    approved adjustment (R-ADJ-1) stays an exception until it is."""
+    figures = moneyin_selectors.bank_day_figures(day=day)
+    booked = DayAccountTotal.objects.filter(day=day, kind="bank", journal_kind="bank_in").aggregate(
+        s=Sum("movement"))["s"] or 0
+    if booked != figures["transfer_amount"]:
+        found.append(CloseException(day_close=dc, day=day, kind=CloseException.Kind.BANK, ref="transfers",
+                                    amount=booked - figures["transfer_amount"],
+                                    detail=f"bank clearing debited {booked} fen by bank transfers, "
+                                           f"the transfers credited add up to {figures['transfer_amount']}"))
+    open_diffs = moneyin_selectors.differences_open()
+    for d in open_diffs:
+        found.append(CloseException(day_close=dc, day=day, kind=CloseException.Kind.BANK, ref=f"diff:{d['id']}",
+                                    amount=d["difference"],
+                                    detail=f"statement {d['day']} RRN {d['rrn']} {d['kind']}: not yet adjusted"))
+    return {**figures, "bank_in_movement": booked, "differences_open": len(open_diffs)}
 
 
 def _close_trial_balance(dc: DayClose, day: dt.date, trial: list[dict], found: list) -> None:

@@ -63,7 +63,7 @@ def test_reference_data_is_idempotent():
     reference_data_ensure()
     reference_data_ensure()
     assert Group.objects.filter(name__in=ROLE_NAMES.values()).count() == len(ROLE_NAMES)
-    assert LedgerAccount.objects.filter(kind__in=LedgerAccount.SINGLETONS).count() == 5
+    assert LedgerAccount.objects.filter(kind__in=LedgerAccount.SINGLETONS).count() == len(LedgerAccount.SINGLETONS)
     assert FeeSchedule.objects.count() == 2
 
 

@@ -92,6 +92,22 @@ def world(make_user):
     services.holder_create(actor=clerk, number="G2022001", name="毕业生", category="undergraduate", unit=unit,
                            end_date=dt.date(timezone.now().year, 7, 31), bank_card_no="6222020000000000009")
     settlement.graduation_close(actor=root, graduation_year=timezone.now().year, reason="毕业生销户")
+    # Money in: a bank transfer left reversing (nothing listens on port 9), a statement with a
+    # difference, an online top-up waiting for payment.
+    from django.test import override_settings
+
+    from accounts.timeutil import business_day
+    from moneyin.banklink import bank_transfer
+    from moneyin.models import OnlineOrder
+    from moneyin.reconcile import statement_import
+
+    with override_settings(BANK_FRONT="127.0.0.1:9", BANK_TIMEOUT=0.2, BANK_REVERSAL_TRIES=1):
+        bank_transfer(holder=student, amount=5000, bank_card_no="6222020000000000001")
+    statement_import(actor=finance, day=business_day(), filename="bank.csv",
+                     content=f"date,rrn,stan,bank_card,campus_account,campus_card,amount\n"
+                             f"{business_day()},123456789012,000001,6222020000000000001,T2026001,,8.00\n")
+    OnlineOrder.objects.create(out_trade_no="CC0000000000000001", holder=student, purse=student.purse, amount=1000,
+                               code_url="http://127.0.0.1:9/pay/1")
     return {"root": root, "clerk": clerk, "cashier": cashier, "finance": finance, "merchant": mer,
             "student": student}
 
@@ -126,8 +142,8 @@ ROLES = [
     ("anonymous", ["/kiosk/", "/kiosk/reset/", "/admin/login/", "/merchant/login/", "/no-such-page/"]),
 ]
 # Routes no link leads to with GET: form posts, files, the API (JSON, not a screen), the language switch.
-NOT_SCREENS = ("api/", "health/", "i18n/", "logout/", "/apply/", "/cancel/", "/refund/", "<str:action>", ".csv",
-               ".zip", ".xlsx", "/photo/", "kiosk/end/", "/reported/", "<str:fmt>", "<slug:fmt>")
+NOT_SCREENS = ("api/", "health/", "moneyin/notify/", "i18n/", "logout/", "/apply/", "/cancel/", "/refund/",
+               "<str:action>", ".csv", ".zip", ".xlsx", "/photo/", "kiosk/end/", "/reported/", "<str:fmt>", "<slug:fmt>")
 
 
 def test_every_page_every_role_reaches_reads_in_chinese(world):

@@ -1,0 +1,22 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
+
+
+class MoneyinConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "moneyin"
+    verbose_name = _("Money in")
+
+    def ready(self):
+        from accounts.admin_views import audit_value_labels_add
+
+        from .models import BankTransfer
+        from .setup import moneyin_groups_ensure
+
+        # The words for the codes moneyin writes into audit details.
+        audit_value_labels_add("status", BankTransfer.Status.choices)
+        audit_value_labels_add("via", [("notify", _("the channel's notify")), ("query", _("a query to the channel"))])
+
+        # After accounts' handler (app order): the role groups exist by then.
+        post_migrate.connect(moneyin_groups_ensure, dispatch_uid="moneyin_groups")
