@@ -138,6 +138,8 @@ CELERY_BEAT_SCHEDULE = {
     "cardflags-enforce": {"task": "terminals.tasks.cardflags_enforce", "schedule": 3600.0},
     # Purchases uploaded before the top-up they spent are posted once the money is there.
     "records-retry": {"task": "terminals.tasks.records_retry", "schedule": 300.0},
+    # Subsidies unclaimed after their last day go back to the school's funding (accounts.subsidies).
+    "subsidies-expire": {"task": "accounts.tasks.subsidies_expire_sweep", "schedule": 3600.0},
 }
 
 # --- Passwords, sessions -------------------------------------------------------------
