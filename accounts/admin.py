@@ -656,3 +656,4 @@ class BlockListEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
         if (card_no := card_no_param(term)) is not None:
             return queryset.filter(card_no=card_no), False
         return queryset.none(), False
+from . import subsidy_admin  # noqa: E402,F401  (registers the subsidy screens)

@@ -293,14 +293,14 @@ def subsidies_claim(*, card, merchant_kind=None, terminal_id: int | None = None)
         total = sum(line.amount for line in lines)
         # A line is claimed once, so its id names this claim for good (the journal's idempotency key).
         journal = journal_post(kind=Journal.Kind.SUBSIDY_CLAIM, source=f"subsidy-claim:{lines[0].pk}",
-                               reason=_("Subsidy claimed at terminal %(terminal)s") % {"terminal": terminal_id or "-"},
+                               reason=f"充值点领取补助（终端 {terminal_id or '-'}）",
                                lines=[(system_account(LedgerAccount.Kind.SUBSIDY), total), (purse.account, -total)])
         now = timezone.now()
         SubsidyLine.objects.filter(pk__in=[line.pk for line in lines]).update(
             status=SubsidyLine.Status.CLAIMED, claimed_at=now, claim_terminal_id=terminal_id, claim_journal=journal)
         Purse.objects.filter(pk=purse.pk).update(pending=F("pending") + total)
         _audit(action="subsidy_claim", channel="terminal", holder=holder, journal=journal,
-               reason=_("Subsidy claimed at a top-up point"), amount=total, lines=[line.pk for line in lines],
+               reason="充值点领取补助", amount=total, lines=[line.pk for line in lines],
                terminal=terminal_id, card_no=card.card_no, pending=purse.pending + total)
     if getattr(card, "purse", None) is not None:
         card.purse.pending = purse.pending + total
@@ -327,14 +327,14 @@ def subsidies_expire(*, batch_id: int, today: dt.date | None = None) -> dict:
         return {"lines": 0, "amount": 0}
     total = sum(line.amount for line in lines)
     journal = journal_post(kind=Journal.Kind.SUBSIDY_EXPIRE, source=f"subsidy-expire:{lines[0].pk}",
-                           reason=f"subsidy batch #{batch_id}: unclaimed at expiry",
+                           reason=f"补助批次 #{batch_id} 到期未领取，冲回补助资金",
                            lines=[(system_account(LedgerAccount.Kind.SUBSIDY), total),
                                   (system_account(LedgerAccount.Kind.SUBSIDY_FUND), -total)])
     SubsidyLine.objects.filter(pk__in=[line.pk for line in lines]).update(
         status=SubsidyLine.Status.EXPIRED, expired_at=timezone.now(), expire_journal=journal)
     AuditLog.objects.bulk_create(
         AuditLog(action="subsidy_expire", channel="system", holder_id=line.holder_id, journal=journal,
-                 reason="subsidy unclaimed at expiry", data={"batch": batch_id, "line": line.pk, "amount": line.amount})
+                 reason="补助到期未领取，冲回", data={"batch": batch_id, "line": line.pk, "amount": line.amount})
         for line in lines
     )
     return {"lines": len(lines), "amount": total}
