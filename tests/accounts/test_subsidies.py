@@ -250,3 +250,54 @@ def test_unclaimed_subsidies_are_reversed_at_expiry_once(maker, checker, holders
     assert Journal.objects.filter(kind="sub_expire").count() == 1
     assert AuditLog.objects.filter(action="subsidy_expire", holder=holders[1]).exists()
     assert ledger_check() == []
+
+
+# --- concurrency: real threads, real row locks -------------------------------------------------
+
+@pytest.mark.django_db(transaction=True)
+def test_four_top_up_points_at_once_claim_once_and_expiry_cannot_take_it_back(make_user):
+    """The same card presented at four top-up points at the same moment, while the expiry sweep
+    runs for a batch past its day: one claim gets the money, the others nothing; the ledger balances."""
+    import threading
+
+    from django.db import connection
+
+    holder = HolderFactory(number="C0001")
+    maker, checker = make_user("cm", "finance"), make_user("cc", "finance")
+    batch = subsidies.subsidy_batch_decide(actor=checker, approve=True, batch=subsidies.subsidy_batch_file(
+        actor=maker, rows=rows({"number": "C0001", "amount": "40"}), reason="r", expires_on=today()))
+    barrier, results, errors = threading.Barrier(5), [], []
+
+    def claim():
+        try:
+            barrier.wait(10)
+            results.append(subsidies.subsidies_claim(card=_Card(holder), merchant_kind=4))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def expire():
+        try:
+            barrier.wait(10)
+            # As if the day were over: the sweep and the claims race for the same line.
+            results.append(subsidies.subsidies_expire(batch_id=batch.pk, today=today() + dt.timedelta(days=1))["amount"])
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=claim) for _ in range(4)] + [threading.Thread(target=expire)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    assert sorted(results) == [0, 0, 0, 0, 4000]  # exactly one of the five moved the 40.00
+    line = SubsidyLine.objects.get()
+    purse = Purse.objects.select_related("account").get(holder=holder)
+    if line.status == "claimed":
+        assert (purse.pending, purse.account.balance, sys_balance("sub_fund")) == (4000, 4000, 4000)
+    else:
+        assert line.status == "expired" and (purse.pending, sys_balance("sub_fund")) == (0, 0)
+    assert sys_balance("subsidy") == 0 and ledger_check() == []
