@@ -38,6 +38,7 @@ ROLES: dict[str, list[str]] = {
         "accounts.view_purse", "accounts.view_auditlog", "accounts.view_blocklistentry",
         "accounts.view_unit", "accounts.add_unit", "accounts.change_unit", "accounts.view_issuebatch",
         "accounts.add_issuebatch", "accounts.view_adjustmentrequest", "accounts.view_intake", "accounts.add_intake",
+        "accounts.view_subsidybatch", "accounts.view_subsidyline",  # the counter answers "where is my subsidy"
         # Merchant and terminal records (M§2); settlement stays with finance.
         "merchants.*", "terminals.*",
     ],

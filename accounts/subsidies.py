@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import F
@@ -139,7 +139,8 @@ def _expiry(raw, default: dt.date, today: dt.date, errors: list[str]) -> dt.date
     return value
 
 
-def _batch_terms(*, reason: str, expires_on, merchant_kinds) -> tuple[str, dt.date, list[str]]:
+def subsidy_terms_check(*, reason: str, expires_on, merchant_kinds) -> tuple[str, dt.date, list[str]]:
+    """A batch's reason, last day to claim and merchant kinds, cleaned; BusinessError otherwise."""
     reason = _reason_required(reason)[:200]
     if not isinstance(expires_on, dt.date) or isinstance(expires_on, dt.datetime) or expires_on > DATE_MAX:
         raise BusinessError(_("A subsidy batch needs the date until which it may be claimed."))
@@ -198,7 +199,7 @@ def subsidy_batch_file(*, actor, rows: list[dict], reason: str, expires_on: dt.d
     """File a checked list for approval. All or nothing: any bad row and nothing is written
     (BatchRejected lists the rows). Nothing moves until another person approves."""
     _require(actor, "accounts.add_subsidybatch")
-    reason, expires_on, kinds = _batch_terms(reason=reason, expires_on=expires_on, merchant_kinds=merchant_kinds)
+    reason, expires_on, kinds = subsidy_terms_check(reason=reason, expires_on=expires_on, merchant_kinds=merchant_kinds)
     preview = subsidy_rows_check(rows=rows, expires_on=expires_on)
     if preview.problems:
         raise BatchRejected(preview.problems)
@@ -300,11 +301,17 @@ def subsidies_claim(*, card, merchant_kind=None, terminal_id: int | None = None)
             status=SubsidyLine.Status.CLAIMED, claimed_at=now, claim_terminal_id=terminal_id, claim_journal=journal)
         Purse.objects.filter(pk=purse.pk).update(pending=F("pending") + total)
         _audit(action="subsidy_claim", channel="terminal", holder=holder, journal=journal,
-               reason="充值点领取补助", amount=total, lines=[line.pk for line in lines],
+               reason="充值点领取补助", amount=total, lines=len(lines),
                terminal=terminal_id, card_no=card.card_no, pending=purse.pending + total)
     if getattr(card, "purse", None) is not None:
         card.purse.pending = purse.pending + total
     return total
+
+
+def subsidies_open_total(*, holder_id: int) -> int:
+    """Fen issued to a holder and still to be collected at a top-up point (unexpired, unclaimed)."""
+    return sum(SubsidyLine.objects.filter(holder_id=holder_id, status=SubsidyLine.Status.OPEN,
+                                          expires_on__gte=business_day()).values_list("amount", flat=True))
 
 
 # --- expiry -----------------------------------------------------------------------------------

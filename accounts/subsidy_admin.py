@@ -19,8 +19,8 @@ from django.utils.translation import gettext_lazy as _
 from . import subsidies
 from .admin import ReadOnlyMixin, YuanFieldsMixin
 from .errors import BusinessError
-from .forms import SubsidyDecideForm, SubsidyImportForm
 from .formatting import yuan
+from .forms import SubsidyDecideForm, SubsidyImportForm
 from .imports import BatchRejected
 from .parsing import int_param
 from .subsidy_models import SUBSIDY_MERCHANT_KINDS, SubsidyBatch, SubsidyLine
@@ -127,7 +127,7 @@ def subsidy_import_view(model_admin, request):
         if form.is_valid():
             d = form.cleaned_data
             try:
-                subsidies._batch_terms(reason=d["reason"], expires_on=d["expires_on"], merchant_kinds=d["merchant_kinds"])
+                subsidies.subsidy_terms_check(reason=d["reason"], expires_on=d["expires_on"], merchant_kinds=d["merchant_kinds"])
                 rows = subsidies.subsidy_file_read(content=d["file"].read(), filename=d["file"].name)
             except BusinessError as exc:
                 form.add_error(None, " ".join(str(m) for m in exc.messages))

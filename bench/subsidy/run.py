@@ -39,7 +39,7 @@ def main():
     from django.db import connection
 
     from accounts import subsidies
-    from accounts.models import Card, CardType, Cardholder, LedgerAccount, Purse
+    from accounts.models import Card, Cardholder, CardType, LedgerAccount, Purse
     from accounts.setup import reference_data_ensure, role_group
     from merchants.models import MerchantKind
     from merchants.services import merchant_create

@@ -61,6 +61,9 @@ def test_upload_preview_file_and_approve_by_another(make_user):
     c.post(f"/admin/accounts/subsidybatch/{batch.pk}/decide/", {"approve": "1"})
     assert SubsidyBatch.objects.get().status == "approved"
     assert LedgerAccount.objects.get(kind="subsidy").balance == 1550
+    holder = SubsidyLine.objects.get(row_no=2).holder
+    page = client_for(make_user("clerk-s", "card_centre")).get(f"/admin/accounts/cardholder/{holder.pk}/change/")
+    assert "待在充值点领取的补助" in page.content.decode() and "10.50" in page.content.decode()
     for url in ("/admin/accounts/subsidybatch/", "/admin/accounts/subsidyline/",
                 f"/admin/accounts/subsidyline/{SubsidyLine.objects.first().pk}/change/", "/admin/accounts/auditlog/"):
         page = c.get(url)

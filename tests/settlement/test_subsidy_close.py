@@ -22,7 +22,8 @@ pytestmark = pytest.mark.django_db
 def test_r_day_1_subsidy_issue_claim_and_expiry_close_balanced(till, admin_user, make_user, today, travel):
     from accounts import services as acc
 
-    a, b = HolderFactory(number="SB01"), HolderFactory(number="SB02")
+    a = HolderFactory(number="SB01")
+    HolderFactory(number="SB02")
     card = acc.card_issue_formal(actor=admin_user, holder=a)
     maker, checker = make_user("sb-maker", "finance"), make_user("sb-checker", "finance")
     batch = subsidies.subsidy_batch_file(
