@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext_lazy
@@ -316,32 +316,38 @@ def subsidies_open_total(*, holder_id: int) -> int:
 
 # --- expiry -----------------------------------------------------------------------------------
 
+def _lapsed(today: dt.date) -> Q:
+    # Past its last day, or its holder's account closed (R-CLOSE-1): nobody will claim it any more.
+    return Q(status=SubsidyLine.Status.OPEN) & (Q(expires_on__lt=today) | Q(holder__status=Cardholder.Status.CLOSED))
+
+
 def subsidy_batches_expiring(*, today: dt.date | None = None) -> list[int]:
-    """Batches with open lines whose claim period has ended (the sweeper's question)."""
+    """Batches with open lines that lapsed (the sweeper's question)."""
     today = today or business_day()
-    return sorted(set(SubsidyLine.objects.filter(status=SubsidyLine.Status.OPEN, expires_on__lt=today)
-                      .values_list("batch_id", flat=True)))
+    return sorted(set(SubsidyLine.objects.filter(_lapsed(today)).values_list("batch_id", flat=True)))
 
 
 @transaction.atomic
 def subsidies_expire(*, batch_id: int, today: dt.date | None = None) -> dict:
-    """Reverse a batch's unclaimed lines whose claim period ended (before today, Beijing time):
-    one journal back to the school's funding. Idempotent: reversed lines are no longer open."""
+    """Reverse a batch's unclaimed lines whose claim period ended (before today, Beijing time) or
+    whose holder's account is closed: one journal back to the school's funding. Idempotent:
+    reversed lines are no longer open."""
     today = today or business_day()
-    lines = list(SubsidyLine.objects.select_for_update().filter(
-        batch_id=batch_id, status=SubsidyLine.Status.OPEN, expires_on__lt=today).order_by("id"))
+    lines = list(SubsidyLine.objects.select_for_update(of=("self",)).select_related("holder")
+                 .filter(_lapsed(today), batch_id=batch_id).order_by("id"))
     if not lines:
         return {"lines": 0, "amount": 0}
     total = sum(line.amount for line in lines)
     journal = journal_post(kind=Journal.Kind.SUBSIDY_EXPIRE, source=f"subsidy-expire:{lines[0].pk}",
-                           reason=f"补助批次 #{batch_id} 到期未领取，冲回补助资金",
+                           reason=f"补助批次 #{batch_id} 未领取部分冲回补助资金",
                            lines=[(system_account(LedgerAccount.Kind.SUBSIDY), total),
                                   (system_account(LedgerAccount.Kind.SUBSIDY_FUND), -total)])
     SubsidyLine.objects.filter(pk__in=[line.pk for line in lines]).update(
         status=SubsidyLine.Status.EXPIRED, expired_at=timezone.now(), expire_journal=journal)
     AuditLog.objects.bulk_create(
         AuditLog(action="subsidy_expire", channel="system", holder_id=line.holder_id, journal=journal,
-                 reason="补助到期未领取，冲回", data={"batch": batch_id, "line": line.pk, "amount": line.amount})
+                 reason="补助到期未领取，冲回" if line.expires_on < today else "持卡人已销户，补助冲回",
+                 data={"batch": batch_id, "line": line.pk, "amount": line.amount})
         for line in lines
     )
     return {"lines": len(lines), "amount": total}

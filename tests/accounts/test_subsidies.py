@@ -301,3 +301,15 @@ def test_four_top_up_points_at_once_claim_once_and_expiry_cannot_take_it_back(ma
     else:
         assert line.status == "expired" and (purse.pending, sys_balance("sub_fund")) == (0, 0)
     assert sys_balance("subsidy") == 0 and ledger_check() == []
+
+
+def test_a_closed_account_s_open_subsidy_is_reversed_by_the_next_sweep(maker, checker, holders):
+    """R-CLOSE-1: a holder who leaves claims nothing more; the sweep gives the school its money back
+    without waiting for the last day."""
+    batch = subsidies.subsidy_batch_decide(actor=checker, batch=file_batch(maker, holders), approve=True)
+    holders[1].__class__.objects.filter(pk=holders[1].pk).update(status="closed")
+    assert subsidies.subsidies_claim(card=_Card(holders[1]), merchant_kind=4) == 0
+    assert subsidies.subsidy_batches_expiring() == [batch.pk]
+    assert subsidies.subsidies_expire(batch_id=batch.pk) == {"lines": 1, "amount": 1250}
+    assert dict(SubsidyLine.objects.values_list("holder__number", "status")) == {"S0001": "open", "S0002": "expired"}
+    assert AuditLog.objects.get(action="subsidy_expire").reason == "持卡人已销户，补助冲回"
