@@ -196,7 +196,7 @@ class CardholderAdmin(ServiceFormMixin, admin.ModelAdmin):
     inlines = [CardInline]
     change_form_template = "admin/accounts/cardholder/change_form.html"
     PERSON = ["number", "name", "id_number", "category", "entry", "unit", "start_date", "end_date", "bank_card_no"]
-    PURSE = ["purse_balance", "purse_card_balance", "purse_pending", "purse_card_seen"]
+    PURSE = ["purse_balance", "purse_card_balance", "purse_pending", "purse_subsidies", "purse_card_seen"]
 
     def get_search_results(self, request, queryset, search_term):
         if not search_term.strip():
@@ -258,6 +258,14 @@ class CardholderAdmin(ServiceFormMixin, admin.ModelAdmin):
     def purse_pending(self, holder):
         purse = _purse(holder)
         return yuan(purse.pending) if purse else "-"
+
+    @admin.display(description=_("Subsidies to collect at a top-up point (yuan)"))
+    def purse_subsidies(self, holder):
+        from .subsidies import subsidies_open_total
+
+        url = reverse("admin:accounts_subsidyline_changelist") + f"?holder__id__exact={holder.pk}"
+        return format_html('{} <a href="{}">{}</a>', yuan(subsidies_open_total(holder_id=holder.pk)), url,
+                           _("all subsidies"))
 
     @admin.display(description=_("Card last seen"))
     def purse_card_seen(self, holder):
@@ -656,3 +664,4 @@ class BlockListEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
         if (card_no := card_no_param(term)) is not None:
             return queryset.filter(card_no=card_no), False
         return queryset.none(), False
+from . import subsidy_admin  # noqa: E402,F401  (registers the subsidy screens)

@@ -66,6 +66,10 @@ AUDIT_ACTION_LABELS = {
     "intake_preview": _("Intake checked"),
     "intake_apply": _("Intake written"),
     "intake_cancel": _("Intake cancelled"),
+    "subsidy_file": _("Subsidy list filed"),
+    "subsidy_decide": _("Subsidy batch decided"),
+    "subsidy_claim": _("Subsidy claimed"),
+    "subsidy_expire": _("Unclaimed subsidy reversed"),
     # The apps above accounts write to the same audit log (audit_write); their actions' names:
     "merchant_create": _("Merchant created"),
     "merchant_update": _("Merchant changed"),
@@ -178,6 +182,10 @@ DETAIL_KEY_LABELS = {
     "differences": _("differences"),
     "order": _("order number"),
     "via": _("through"),
+    "lines": _("lines"),
+    "line": _("line"),
+    "filed_by": _("filed by"),
+    "card_no": _("card number"),
 }
 # Words for the codes other apps write into audit details, by detail key (registered at start-up by
 # the top layer, desk.apps, which may import every app): merchant roles and statuses, API scopes …

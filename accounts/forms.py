@@ -311,3 +311,32 @@ class UnitAdminForm(forms.ModelForm):
             users = users | _unit_agent_users().filter(unit_agent__unit=self.instance)
             self.initial.setdefault("agents", [a.user_id for a in self.instance.agents.all()])
         self.fields["agents"].queryset = users.distinct()
+
+
+class SubsidyImportForm(forms.Form):
+    """A subsidy list (补助名单) and its terms; checked and shown before anything is filed."""
+
+    file = forms.FileField(
+        label=_("Subsidy list"),
+        help_text=_("CSV (UTF-8 or GBK) or XLSX with a header row: 学号/工号, 金额（元）, 事由 (optional), "
+                    "有效期至 (optional, YYYY-MM-DD; else the date below). One line per holder."),
+    )
+    reason = forms.CharField(label=_("Reason"), max_length=200)
+    expires_on = forms.DateField(label=_("Claimable until"), widget=forms.DateInput(attrs={"type": "date"}),
+                                 help_text=_("Unclaimed amounts go back to the school's funding after this day."))
+    merchant_kinds = forms.MultipleChoiceField(
+        label=_("Claimable at"), required=False, widget=forms.CheckboxSelectMultiple,
+        help_text=_("Leave empty for every top-up point. The card carries one purse and only top-up points "
+                    "collect pending credit, so the claim happens there."),
+    )
+
+    def __init__(self, *args, **kwargs):
+        from .subsidy_models import SUBSIDY_MERCHANT_KINDS
+
+        super().__init__(*args, **kwargs)
+        self.fields["merchant_kinds"].choices = SUBSIDY_MERCHANT_KINDS
+
+
+class SubsidyDecideForm(forms.Form):
+    note = forms.CharField(label=_("Note"), max_length=200, required=False,
+                           help_text=_("Required when rejecting."))

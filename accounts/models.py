@@ -140,11 +140,16 @@ class LedgerAccount(models.Model):
         MERCHANT = "merchant", _("Merchant payable")
         # Money the online payment channel (WeChat Pay / Alipay style) owes the school until it pays out.
         CHANNEL = "channel", _("Payment channel clearing")
+        # Subsidies (补助): the school's funding, debited when a batch is issued, and what the
+        # system owes holders for subsidies issued but not yet claimed at a top-up point.
+        SUBSIDY_FUND = "sub_fund", _("Subsidy funding (school budget)")
+        SUBSIDY = "subsidy", _("Subsidies issued, not yet claimed")
 
     # +1: debit-normal (assets); -1: credit-normal (what the system owes).
     NORMAL = {
         Kind.PURSE: -1, Kind.CARD_FEE: -1, Kind.MGMT_FEE: -1, Kind.SURCHARGE: -1,
         Kind.MERCHANT: -1, Kind.CASH: 1, Kind.BANK: 1, Kind.SUSPENSE: 1, Kind.CHANNEL: 1,
+        Kind.SUBSIDY_FUND: 1, Kind.SUBSIDY: -1,
     }
     SINGLETONS = (Kind.CARD_FEE, Kind.MGMT_FEE, Kind.SURCHARGE, Kind.BANK, Kind.SUSPENSE, Kind.CHANNEL)
 
@@ -217,6 +222,9 @@ class Journal(models.Model):
         BANK_IN = "bank_in", _("Bank transfer")
         ONLINE_TOPUP = "online_topup", _("Online top-up")
         RECON = "recon", _("Statement difference")
+        SUBSIDY = "subsidy", _("Subsidy issued")
+        SUBSIDY_CLAIM = "sub_claim", _("Subsidy claimed")
+        SUBSIDY_EXPIRE = "sub_expire", _("Unclaimed subsidy reversed")
 
     kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices)
     business_day = models.DateField(_("business day"), db_index=True)
@@ -565,3 +573,6 @@ class IntakeRow(models.Model):
 
     def __str__(self):
         return f"{self.intake_id}:{self.row_no}"
+
+
+from .subsidy_models import SubsidyBatch, SubsidyLine  # noqa: E402,F401  (models of accounts, kept apart)

@@ -20,6 +20,8 @@ SYSTEM_ACCOUNTS = [
     (K.BANK, "SYS-BANK", "银行清算"),
     (K.SUSPENSE, "SYS-SUSPENSE", "待查"),
     (K.CHANNEL, "SYS-CHANNEL", "在线支付渠道清算"),
+    (K.SUBSIDY_FUND, "SYS-SUBSIDY-FUND", "补助资金（学校拨付）"),
+    (K.SUBSIDY, "SYS-SUBSIDY", "已发放未领取补助"),
 ]
 # The regulation's defaults (M§26, M§29): 30.00 yuan. The school changes them as data.
 DEFAULT_FEES = [(FeeSchedule.Kind.NEW_CARD, 3000), (FeeSchedule.Kind.REPLACEMENT, 3000)]
@@ -37,6 +39,7 @@ ROLES: dict[str, list[str]] = {
         "accounts.view_purse", "accounts.view_auditlog", "accounts.view_blocklistentry",
         "accounts.view_unit", "accounts.add_unit", "accounts.change_unit", "accounts.view_issuebatch",
         "accounts.add_issuebatch", "accounts.view_adjustmentrequest", "accounts.view_intake", "accounts.add_intake",
+        "accounts.view_subsidybatch", "accounts.view_subsidyline",  # the counter answers "where is my subsidy"
         # Merchant and terminal records (M§2); settlement stays with finance.
         "merchants.*", "terminals.*",
     ],
@@ -48,6 +51,9 @@ ROLES: dict[str, list[str]] = {
         "accounts.add_adjustmentrequest", "accounts.view_adjustmentrequest", "accounts.view_adjustmentlimit",
         "accounts.add_feeschedule", "accounts.view_issuebatch", "accounts.view_unit",
         "merchants.view_merchant", "terminals.view_terminal", "terminals.view_record", "terminals.view_batch",
+        # Subsidies: one finance user files a list, another approves it (R-ADJ-1, the service).
+        "accounts.add_subsidybatch", "accounts.approve_subsidybatch", "accounts.view_subsidybatch",
+        "accounts.view_subsidyline",
     ],
     # The cashier finds the holder at the counter, takes cash and reads their own cash report.
     "cash_operator": ["accounts.view_card", "accounts.view_cardholder", "accounts.deposit_cash"],

@@ -142,6 +142,8 @@ CELERY_BEAT_SCHEDULE = {
     "records-retry": {"task": "terminals.tasks.records_retry", "schedule": 300.0},
     # Bank transfers left waiting by a stopped host, and reversals the bank has not acknowledged.
     "bank-reversals-retry": {"task": "moneyin.tasks.bank_reversals_retry", "schedule": 60.0},
+    # Subsidies unclaimed after their last day go back to the school's funding (accounts.subsidies).
+    "subsidies-expire": {"task": "accounts.tasks.subsidies_expire_sweep", "schedule": 3600.0},
 }
 
 # --- Passwords, sessions -------------------------------------------------------------

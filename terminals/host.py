@@ -162,6 +162,9 @@ def pending_for(terminal_id: int, card_no: int):
         return P.Pending(card_no=card_no, result=6, pending=0)
     if card.status != "active":
         return P.Pending(card_no=card_no, result=4, pending=0)
+    from accounts.subsidies import subsidies_claim
+
+    subsidies_claim(card=card, merchant_kind=kind, terminal_id=terminal_id)  # open subsidies become pending credit
     return P.Pending(card_no=card_no, result=0, pending=max(0, card.purse.pending))
 
 

@@ -108,6 +108,16 @@ def world(make_user):
                              f"{business_day()},123456789012,000001,6222020000000000001,T2026001,,8.00\n")
     OnlineOrder.objects.create(out_trade_no="CC0000000000000001", holder=student, purse=student.purse, amount=1000,
                                code_url="http://127.0.0.1:9/pay/1")
+    # Subsidies: one batch approved and partly claimed at a top-up point, one waiting for approval.
+    from accounts import subsidies
+
+    in_a_month = timezone.localdate() + dt.timedelta(days=30)
+    batch = subsidies.subsidy_batch_file(actor=finance, reason="冬季伙食补助", expires_on=in_a_month, rows=[
+        {"_row": 2, "number": "T2026001", "amount": "50"}, {"_row": 3, "number": "S1001", "amount": "20"}])
+    subsidies.subsidy_batch_decide(actor=root, batch=batch, approve=True)
+    subsidies.subsidies_claim(card=new, merchant_kind=MerchantKind.TOPUP, terminal_id=terminal.pk)
+    subsidies.subsidy_batch_file(actor=finance, reason="助学补助", expires_on=in_a_month, merchant_kinds=["4"],
+                                 rows=[{"_row": 2, "number": "S1001", "amount": "5.5"}])
     return {"root": root, "clerk": clerk, "cashier": cashier, "finance": finance, "merchant": mer,
             "student": student}
 
