@@ -26,7 +26,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
-
 from django.db import close_old_connections
 
 from . import host, protocol

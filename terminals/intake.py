@@ -1,16 +1,17 @@
-"""Intake of a TXN_BATCH: store the frame and its records durably, then the gateway ACKs.
+"""Intake of TXN_BATCHes: store the frames and their records durably, post what needs no
+posting order, then the gateway ACKs (issue 11; docs/ingest.md).
 
-One transaction per batch, with the terminal row locked so a terminal's batches are taken in
-turn. Records go in with one multi-row ``INSERT … ON CONFLICT DO NOTHING RETURNING``; the ones
-that were not inserted are duplicates, and a duplicate whose bytes differ is kept as a conflict.
-Checks that need no posting order (arithmetic, card, type, surcharge, assignment) are made here.
+One transaction per group of batches (the gateway's group commit; one batch per terminal in a
+group), with the terminal rows locked so a terminal's batches are taken in turn. Records are
+unpacked with struct and COPYed into a staging table; the checks that need no posting order
+(field values, arithmetic, card, type, surcharge, assignment) and the posting of the purses whose
+outcome needs nothing else are set-based SQL. A record whose number the host holds is a
+duplicate, and a duplicate whose bytes differ is kept as a conflict.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import io
-import json
 import struct
 from dataclasses import dataclass
 
@@ -20,12 +21,10 @@ from django.utils import timezone
 from accounts.errors import InsufficientFunds
 from accounts.ledger import journal_lines_post, journal_open, purses_card_state_post, purses_lock
 from accounts.models import Journal
-from accounts.selectors import card_types_by_number
 from merchants.models import MerchantKind
 
 from . import protocol
-from .models import Assignment, Batch, LostRange, Record, SurchargeRate, Terminal
-from .selectors import rate_at
+from .models import Assignment, LostRange, Terminal
 
 
 @dataclass
@@ -36,42 +35,6 @@ class IntakeResult:
     duplicates: int
     exceptions: int
     to_post: int = 0  # records left 'received' for batch_post (the Celery path)
-
-
-def _assignment_at(assignments: list[Assignment], at: dt.datetime) -> Assignment | None:
-    for a in assignments:
-        # Record times are whole seconds; an assignment made at 12:00:00.4 covers 12:00:00.
-        if a.valid_from.replace(microsecond=0) <= at and (a.valid_to is None or at < a.valid_to):
-            return a
-    return None
-
-
-def record_problems(rec, *, card_types: dict[int, int], assignments: list[Assignment],
-                    rates: list[SurchargeRate]) -> tuple[list[str], int | None]:
-    """Problems found without posting order, and the merchant at the record's time."""
-    problems = [f"field:{p}" for p in protocol.record_field_problems(rec)]
-    at = dt.datetime.fromtimestamp(rec.time, dt.UTC)
-    assignment = _assignment_at(assignments, at)
-    if assignment is None:
-        problems.append("not_assigned")
-    host_type = card_types.get(rec.card_no)
-    if host_type is None:
-        problems.append("unknown_card")
-    elif host_type != rec.card_type:
-        problems.append("card_type_mismatch")
-    if not protocol.record_arithmetic_ok(rec):
-        problems.append("arithmetic")
-    if rec.kind == protocol.RecordKind.PURCHASE and assignment is not None:
-        rate = rate_at(at, rates)
-        expected = protocol.surcharge_expected(
-            rec.base_amount, rec.card_type, assignment.merchant.kind, rate.board_fee_bp,
-            rate.energy_fee_bp, rate.water_multiplier_pct,
-        )
-        if expected != rec.surcharge:
-            problems.append("surcharge")  # posted as charged; staff see it
-    if rec.kind == protocol.RecordKind.DEPOSIT and assignment is not None and assignment.merchant.kind != MerchantKind.TOPUP:
-        problems.append("deposit_not_topup")
-    return problems, (assignment.merchant_id if assignment else None)
 
 
 # A surcharge difference is reported but does not stop posting ("posted as charged").
@@ -427,7 +390,3 @@ def _raw(rec) -> bytes:
     """The record's 40 bytes as received (or as encoded, for records built in code)."""
     raw = getattr(rec, "raw", None)
     return bytes(raw) if raw else rec.encode()
-
-
-def _json(value) -> str:
-    return json.dumps(value) if value else "[]"  # most records have nothing to say

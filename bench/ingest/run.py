@@ -263,7 +263,7 @@ def main():
         + f"  (total {sum(cpu1[k] - cpu0[k] for k in cpu0) * 1e6 / max(posted, 1):.1f} µs; postgres = every server"
           " process, the bench's own COPY and other work on the machine included)",
     ]
-    common.write_results("ingest", "bench/ingest: records through the TCP gateway, posted inside the intake (Celery for the rest)",
+    common.write_results("ingest", "bench/ingest: records through the TCP gateway, posted inside the intake",
                          lines, sys.argv[1:])
     connections.close_all()
 
