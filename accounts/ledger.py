@@ -140,3 +140,98 @@ def purse_card_state_update(*, states: dict[int, dict], seen_at) -> None:
                 FROM (VALUES {values}) AS v(id, c, b, pend) WHERE p.id = v.id""",
             [seen_at, *params],
         )
+
+
+# --- set-based posting for the intake hot path (terminals.intake) ---------------------------
+#
+# A group of terminal batches is posted in the transaction that stores it. The caller writes
+# rows that point at the journal first (journal_open), and hands its lines over as SQL at the
+# end (journal_lines_post), so the row locks of the hot accounts (the merchant payables, the
+# surcharge payable) are taken in id order just before the commit and held only for it: no
+# single row lock serialises the intake of many terminals.
+
+def journal_open(*, kind: str, source: str, reason: str = "", actor_id: int | None = None) -> tuple[int, dt.date]:
+    """Create a journal whose postings follow in the same transaction (journal_lines_post), and
+    return (id, business day). The deferred balance trigger refuses the commit if they never come
+    or do not sum to zero. The day book is held shared until commit, as journal_post does."""
+    if kind not in Journal.Kind.values:
+        raise BusinessError(_("Unknown journal kind \"%(kind)s\".") % {"kind": kind})
+    day = journal_business_day(None)
+    with connection.cursor() as cur:
+        cur.execute(
+            """INSERT INTO accounts_journal (kind, business_day, created_at, actor_id, reason, source)
+               VALUES (%s, %s, now(), %s, %s, %s) RETURNING id""",
+            [kind, day, actor_id, reason[:200], source],
+        )
+        return cur.fetchone()[0], day
+
+
+_LINES = "CREATE TEMP TABLE IF NOT EXISTS ledger_lines (account_id bigint, amount bigint) ON COMMIT DELETE ROWS"
+
+
+def journal_lines_post(*, journal_id: int, lines_sql: str, params=()) -> int:
+    """The postings of a journal opened with journal_open, from ``lines_sql`` (a SELECT of
+    (account_id, amount) rows, debit positive; several rows of one account are summed), and one
+    aggregated balance update. Locks the accounts in id order first; refuses (InsufficientFunds)
+    a purse that would go below zero, and an unbalanced set, before writing anything.
+    Returns the number of postings."""
+    with connection.cursor() as cur:
+        cur.execute(_LINES)
+        cur.execute("DELETE FROM ledger_lines")
+        cur.execute(
+            f"""INSERT INTO ledger_lines SELECT account_id, SUM(amount) FROM ({lines_sql}) l(account_id, amount)
+                GROUP BY account_id HAVING SUM(amount) <> 0""",
+            params,
+        )
+        cur.execute("SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM ledger_lines")
+        n, total = cur.fetchone()
+        if n < 2 or total != 0:
+            raise BusinessError(_("Debits and credits of a journal must be equal."))
+        cur.execute(
+            """SELECT COUNT(*) FROM (SELECT a.id FROM accounts_ledgeraccount a
+                   WHERE a.id IN (SELECT account_id FROM ledger_lines) ORDER BY a.id FOR UPDATE) locked"""
+        )
+        if cur.fetchone()[0] != n:
+            raise BusinessError(_("A posting names an account that does not exist."))
+        cur.execute(
+            """SELECT a.code, a.balance FROM accounts_ledgeraccount a JOIN ledger_lines l ON l.account_id = a.id
+               WHERE a.kind = 'purse' AND a.balance + a.normal * l.amount < 0 LIMIT 1"""
+        )
+        short = cur.fetchone()
+        if short is not None:
+            raise InsufficientFunds(_("Insufficient balance in %(code)s: %(balance)s fen available.") % {
+                "code": short[0], "balance": short[1]})
+        cur.execute(
+            """INSERT INTO accounts_posting (journal_id, account_id, amount)
+               SELECT %s, account_id, amount FROM ledger_lines ORDER BY account_id""",
+            [journal_id],
+        )
+        cur.execute(
+            """UPDATE accounts_ledgeraccount a SET balance = a.balance + a.normal * l.amount
+               FROM ledger_lines l WHERE a.id = l.account_id"""
+        )
+    return n
+
+
+def purses_card_state_post(*, states_sql: str, params=(), seen_at) -> int:
+    """The card state (卡) of purses from ``states_sql``, a SELECT of (purse_id, card_counter,
+    card_balance) with one row per purse, in one UPDATE. The caller holds the purses' locks."""
+    with connection.cursor() as cur:
+        cur.execute(
+            f"""UPDATE accounts_purse p SET card_counter = v.c, card_balance = v.b, card_seen_at = %s
+                FROM ({states_sql}) v(id, c, b) WHERE p.id = v.id""",
+            [seen_at, *params],
+        )
+        return cur.rowcount
+
+
+def purses_lock(*, ids_sql: str, params=()) -> int:
+    """Lock the purses named by ``ids_sql`` (a SELECT of purse ids) in id order, the order every
+    writer takes them in (purses, then accounts)."""
+    with connection.cursor() as cur:
+        cur.execute(
+            f"""SELECT COUNT(*) FROM (SELECT p.id FROM accounts_purse p WHERE p.id IN ({ids_sql})
+                ORDER BY p.id FOR UPDATE) locked""",
+            params,
+        )
+        return cur.fetchone()[0]

@@ -192,9 +192,9 @@ def holder_cards(*, holder: Cardholder) -> list[Card]:
     return list(holder.cards.annotate(dead=live).order_by("dead", "-issued_on", "-id"))
 
 
-# Journal source families that post terminal records (terminals/posting.py); the same list as the
+# Journal source families that post terminal records (terminals/posting.py, terminals/intake.py); the same list as the
 # daily close's (settlement.services.RECORD_POSTING_SOURCES).
-RECORD_POSTING_FAMILIES = ("batch", "batches", "retry", "staff")
+RECORD_POSTING_FAMILIES = ("batch", "batches", "intake", "retry", "staff")
 
 
 def purse_postings(*, account: LedgerAccount, limit: int = 20, host_only: bool = False) -> list[dict]:

@@ -127,6 +127,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # A posting run takes other unposted batches along, up to this many records (0: one batch).
 POSTING_COALESCE_RECORDS = int(os.environ.get("POSTING_COALESCE_RECORDS", 20_000))
+# The gateway's intake posts what needs no posting order in its own transaction (issue 11); 0
+# leaves all posting to the Celery path (batch_post), as before.
+INTAKE_POSTS = os.environ.get("INTAKE_POSTS", "1") != "0"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "Asia/Shanghai"
 CELERY_BEAT_SCHEDULE = {

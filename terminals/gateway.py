@@ -3,8 +3,13 @@
 Per frame: read the 14-byte header; an unknown terminal gets NACK 3 (zero MAC) whatever else
 is wrong; an oversize body_len gets NACK 7 before the body is read; then CRC (NACK 1), MAC
 (NACK 2), terminal status (NACK 4), body (NACK 6). Any NACK for a bad frame closes the
-connection. BATCH_ACK is written only after batch_intake has committed; the posting task is
-enqueued afterwards, off the event loop, so the ACK never waits on the broker.
+connection. BATCH_ACK is written only after the intake has committed; the posting task (for
+what the intake could not post itself) is enqueued afterwards, off the event loop, so the ACK
+never waits on the broker.
+
+Group commit: a TXN_BATCH is not decoded into objects; its body joins the batches waiting from
+other terminals, and GroupCommit stores and posts them together (terminals.intake.batches_intake:
+one COPY, one statement set, one commit). Each terminal is answered after that commit.
 
 Block-list pushes: a thread LISTENs on PostgreSQL's 'blocklist' channel (pg_notify fires at
 commit) and the loop sends each connected terminal the changes since the version it last said
@@ -21,8 +26,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
+from django.db import close_old_connections
 
 from . import host, protocol
+from .intake import BatchIn, IntakeResult, batches_intake
 from .tasks import batch_post_enqueue
 
 P = protocol
@@ -32,6 +39,93 @@ IDLE_TIMEOUT = 90.0  # three missed heartbeats
 FRAME_TIMEOUT = 15.0  # a started frame must complete (slowloris); also the first frame's wait
 INFO_TTL = 2.0  # seconds a terminal's key and status are taken from the cache
 MAX_CONNECTIONS = 20_000  # file descriptors and memory stay bounded whatever connects
+
+
+GROUP_RECORDS = 25_000  # records in one group commit at most
+GROUP_PARALLEL = 2  # group commits in flight: one fills its statements while the other commits
+
+
+def _intake_group(items: list[BatchIn]) -> list[IntakeResult]:
+    close_old_connections()  # a connection broken by a database restart is replaced
+    return batches_intake(items, post=settings.INTAKE_POSTS)
+
+
+class GroupCommit:
+    """Batches waiting for the database, from many terminals, committed together.
+
+    Whatever arrives while GROUP_PARALLEL commits are in flight waits and goes into the next
+    group, so the group grows with the load and a lone batch is committed at once. A group holds
+    one batch per terminal (a terminal's next batch waits for the next group). If a group fails,
+    its batches are tried one by one, so one batch the database refuses does not refuse the others."""
+
+    def __init__(self, gateway: Gateway, *, max_records: int = GROUP_RECORDS, parallel: int = GROUP_PARALLEL):
+        self.gateway, self.max_records, self.parallel = gateway, max_records, parallel
+        self.pending: list[tuple[BatchIn, asyncio.Future]] = []
+        self.running = 0
+        self.groups = 0
+
+    async def submit(self, item: BatchIn) -> IntakeResult:
+        fut = self.gateway.loop.create_future()
+        self.pending.append((item, fut))
+        self._start()
+        return await fut
+
+    def _start(self):
+        while self.pending and self.running < self.parallel:
+            group, rest, seen, n = [], [], set(), 0
+            for item, fut in self.pending:
+                size = (len(item.body) - 6) // P.RECORD_LEN
+                if fut.done() or item.terminal_id in seen or (group and n + size > self.max_records):
+                    if not fut.done():
+                        rest.append((item, fut))
+                    continue
+                seen.add(item.terminal_id)
+                group.append((item, fut))
+                n += size
+            self.pending = rest
+            if not group:
+                return
+            self.running += 1
+            self.groups += 1
+            asyncio.ensure_future(self._commit(group))
+
+    async def _commit(self, group):
+        try:
+            try:
+                results = await self.gateway.db(_intake_group, [item for item, _ in group])
+                for (_, fut), result in zip(group, results, strict=True):
+                    if not fut.done():
+                        fut.set_result(result)
+            except Exception:
+                if len(group) == 1:
+                    raise
+                log.exception("group commit of %d batches failed; trying them one by one", len(group))
+                for item, fut in group:
+                    try:
+                        result = (await self.gateway.db(_intake_group, [item]))[0]
+                        if not fut.done():
+                            fut.set_result(result)
+                    except Exception as exc:  # noqa: BLE001 - this terminal gets BUSY and resends
+                        if not fut.done():
+                            fut.set_exception(exc)
+        except Exception as exc:  # noqa: BLE001
+            for _, fut in group:
+                if not fut.done():
+                    fut.set_exception(exc)
+        finally:
+            self.running -= 1
+            self._start()
+
+
+def txn_batch_body(body: bytes) -> int:
+    """The batch_no of a TXN_BATCH body whose layout is right (count 1 … 500, 40 bytes each);
+    the records themselves are checked by the intake, in SQL."""
+    if len(body) < 6:
+        raise P.ProtocolError(P.Nack.MALFORMED, f"TXN_BATCH body of {len(body)} bytes")
+    count = int.from_bytes(body[4:6], "big")
+    if not 1 <= count <= P.MAX_RECORDS or len(body) != 6 + P.RECORD_LEN * count:
+        raise P.ProtocolError(P.Nack.MALFORMED, f"TXN_BATCH of {count} records in {len(body)} bytes")
+    return int.from_bytes(body[:4], "big")
 
 
 class Connection:
@@ -74,6 +168,7 @@ class Gateway:
         self.stats = {"frames": 0, "batches": 0, "nacks": 0, "pushes": 0, "refused": 0}
         self.open_connections = 0
         self._info: dict[int, tuple[float, object]] = {}
+        self.intake = GroupCommit(self)
 
     async def terminal_info(self, terminal_id: int):
         """Key and status of a terminal, cached for a moment: every frame needs them, and a flood
@@ -173,6 +268,10 @@ class Gateway:
             # One terminal per TCP connection (several only on a serial line).
             await conn.nack(P.Nack.MALFORMED, terminal_id, msg_seq, info.key)
             return False
+        if conn.session is None:
+            conn.session, conn.key = host.Session(terminal_id=terminal_id), info.key
+        if msg_type == P.MsgType.TXN_BATCH:
+            return await self.serve_batch(conn, terminal_id, msg_seq, raw, body_len, info)
         try:
             # Records with bad field values are stored as exceptions, never refused (they must not
             # block the records behind them); the frame-level layout is still checked strictly.
@@ -182,11 +281,6 @@ class Gateway:
             self.stats["nacks"] += 1
             await conn.nack(exc.code, terminal_id, msg_seq, info.key)
             return False
-        if msg_type == P.MsgType.TXN_BATCH:
-            body.frame = raw
-            self.stats["batches"] += 1
-        if conn.session is None:
-            conn.session, conn.key = host.Session(terminal_id=terminal_id), info.key
         try:
             replies = await self.db(host.handle_request, conn.session, msg_type, msg_seq, body)
         except P.ProtocolError as exc:
@@ -210,6 +304,36 @@ class Gateway:
             if action == "post":
                 self.loop.run_in_executor(self.enqueue_executor, batch_post_enqueue, arg)
         conn.session.after_reply.clear()
+        return True
+
+    async def serve_batch(self, conn: Connection, terminal_id: int, msg_seq: int, raw: bytes, body_len: int,
+                          info) -> bool:
+        body = raw[P.HEADER_LEN:P.HEADER_LEN + body_len]
+        try:
+            batch_no = txn_batch_body(body)
+        except P.ProtocolError as exc:
+            self.stats["nacks"] += 1
+            await conn.nack(exc.code, terminal_id, msg_seq, info.key)
+            return False
+        if not conn.session.signed_in:
+            conn.send(P.MsgType.NACK, msg_seq, P.Nack_body(P.Nack.NOT_SIGNED_IN))
+            await conn.writer.drain()
+            return True  # the terminal signs in on this connection
+        self.stats["batches"] += 1
+        try:
+            result = await self.intake.submit(BatchIn(terminal_id, batch_no, msg_seq, raw, body))
+        except Exception:  # noqa: BLE001 - database down, …: the terminal resends later
+            log.exception("terminal %s: batch %s failed", terminal_id, batch_no)
+            self.stats["nacks"] += 1
+            await conn.nack(P.Nack.BUSY, terminal_id, msg_seq, info.key)
+            return False
+        # Committed: now the terminal may forget these records.
+        conn.send(P.MsgType.BATCH_ACK, msg_seq, P.BatchAck(
+            batch_no=batch_no, result=0, ack_upto=result.ack_upto, stored=result.stored,
+            duplicates=result.duplicates, exceptions=result.exceptions))
+        await conn.writer.drain()
+        if result.to_post:
+            self.loop.run_in_executor(self.enqueue_executor, batch_post_enqueue, result.batch_id)
         return True
 
     # --- block-list push -----------------------------------------------------------------

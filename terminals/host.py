@@ -115,7 +115,7 @@ def handle_request(session: Session, msg_type: int, msg_seq: int, body) -> list[
     if msg_type == P.MsgType.TXN_BATCH:
         result = batch_intake(terminal_id=tid, batch_no=body.batch_no, msg_seq=msg_seq,
                               raw_frame=getattr(body, "frame", b""), records=body.records)
-        if result.stored:
+        if result.to_post:  # records the intake could not post itself go to batch_post (Celery)
             session.after_reply.append(("post", result.batch_id))
         return [(P.MsgType.BATCH_ACK, P.BatchAck(
             batch_no=body.batch_no, result=0, ack_upto=result.ack_upto, stored=result.stored,

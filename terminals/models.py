@@ -184,9 +184,14 @@ class Record(models.Model):
         EXCEPTION = "exception", _("Exception")
         REJECTED = "rejected", _("Rejected by staff")
 
-    terminal = models.ForeignKey(Terminal, on_delete=models.PROTECT, related_name="records", verbose_name=_("terminal"))
+    # What integrity needs and what it costs (docs/ingest.md, with EXPLAIN): terminal_id is led by
+    # one_record_per_seq and batch_id by (batch, term_seq), so neither has an index of its own;
+    # the terminal follows from the batch (its FK stays) and is locked by the intake that writes it.
+    terminal = models.ForeignKey(Terminal, on_delete=models.PROTECT, related_name="records", verbose_name=_("terminal"),
+                                 db_constraint=False, db_index=False)
     term_seq = models.BigIntegerField(_("terminal sequence"))
-    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="records", verbose_name=_("batch"))
+    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="records", verbose_name=_("batch"),
+                              db_index=False)
     card_no = models.BigIntegerField(_("card number"), db_index=True)
     card_type = models.PositiveSmallIntegerField(_("card type"))
     kind = models.PositiveSmallIntegerField(_("kind"))
@@ -201,8 +206,14 @@ class Record(models.Model):
     raw = models.BinaryField()
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.RECEIVED)
     problems = models.JSONField(_("problems"), default=list, blank=True)
-    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, null=True, blank=True, verbose_name=_("merchant"))
-    journal = models.ForeignKey(Journal, on_delete=models.PROTECT, null=True, blank=True, verbose_name=_("journal"))
+    # The merchant is read from the terminal's assignment (whose FK keeps the merchant) in the
+    # statement that writes the record; journals are immutable (a trigger refuses DELETE) and a
+    # record names only the journal created in its own transaction; no reader looks records up by
+    # journal. So neither needs a deferred FK check per record at commit.
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, null=True, blank=True, verbose_name=_("merchant"),
+                                 db_constraint=False)
+    journal = models.ForeignKey(Journal, on_delete=models.PROTECT, null=True, blank=True, verbose_name=_("journal"),
+                                db_constraint=False, db_index=False)
     posted_at = models.DateTimeField(_("posted at"), null=True, blank=True)
     business_day = models.DateField(_("business day"), null=True, blank=True, db_index=True)
     # The split posting stored (see the class doc); 0 until a purchase is posted.
@@ -230,6 +241,9 @@ class Record(models.Model):
             # purchases by day, answered from the index alone (bench/web: a canteen has 250,000 a year).
             models.Index(fields=["merchant", "business_day"], include=["terminal", "merchant_amount"],
                          condition=Q(kind=1, status="posted"), name="record_merchant_revenue"),
+            # The intake posts a purse's records itself only when none of its cards has records
+            # waiting for batch_post; those are few, so this index is small.
+            models.Index(fields=["card_no"], condition=Q(status="received"), name="record_received_card"),
         ]
 
     def __str__(self):

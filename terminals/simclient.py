@@ -39,6 +39,9 @@ class VirtualTerminal:
     _replies: asyncio.Queue | None = None
     _reader_task: asyncio.Task | None = None
     push_event: asyncio.Event | None = None
+    # card_no -> (wall time, "push" or "sync") when this terminal first held it blocked: what
+    # it may charge is judged by what it knew then, not by a fixed window.
+    learned: dict[int, tuple[float, str]] = field(default_factory=dict)
 
     # --- connection -------------------------------------------------------------------
 
@@ -80,7 +83,7 @@ class VirtualTerminal:
                     delta = P.BlocklistDelta.decode(body)
                     self.pushes.append((time.monotonic(), delta))
                     if delta.from_version == self.blocklist_version and not delta.more:
-                        self._apply(delta)
+                        self._apply(delta, how="push")
                     self.push_event.set()
                     continue
                 await self._replies.put((msg_type, msg_seq, body))
@@ -156,9 +159,12 @@ class VirtualTerminal:
         await self.request(P.MsgType.BLOCKLIST_APPLIED, P.BlocklistApplied(version=self.blocklist_version).encode())
         return self.blocklist_version
 
-    def _apply(self, delta):
+    def _apply(self, delta, how: str = "sync"):
         if delta.full:
             self.blocked = set()
+        now = time.time()
         for card_no, op in delta.entries:
+            if op == 1 and card_no not in self.blocked:
+                self.learned.setdefault(card_no, (now, how))
             (self.blocked.add if op == 1 else self.blocked.discard)(card_no)
         self.blocklist_version = delta.to_version

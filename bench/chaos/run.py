@@ -511,7 +511,8 @@ def extra_checks(sim) -> list[str]:
         cur.execute("""SELECT COALESCE(-SUM(p.amount), 0) FROM accounts_posting p
                        JOIN accounts_journal j ON j.id = p.journal_id
                        JOIN accounts_ledgeraccount a ON a.id = p.account_id
-                       WHERE a.kind = 'purse' AND (j.source LIKE 'batch%%' OR j.source LIKE 'retry%%')""")
+                       WHERE a.kind = 'purse' AND (j.source LIKE 'batch%%' OR j.source LIKE 'retry%%'
+                            OR j.source LIKE 'intake:%%')""")
         purse_money = int(cur.fetchone()[0])
         if records_money != purse_money:
             problems.append(f"records say purses moved {records_money} fen, purse postings from posting {purse_money}")

@@ -47,7 +47,7 @@ class Till:
     def send(self, records, post=True):
         self.batch_no += 1
         result = batch_intake(terminal_id=self.terminal.pk, batch_no=self.batch_no, msg_seq=self.batch_no,
-                              raw_frame=b"", records=records)
-        if post:
+                              raw_frame=b"", records=records, post=post)
+        if post:  # what intake left for the Celery path (nothing, if it posted everything)
             batch_post(result.batch_id)
         return result
