@@ -29,7 +29,7 @@ def recollect_for(terminal_id: int, ack_upto: int, last_seq: int) -> tuple[int, 
 
 
 def unposted_batch_ids(*, older_than_s: int = 30, limit: int = 1000) -> list[int]:
-    from .models import Batch
+    from ..models import Batch
 
     cutoff = timezone.now() - dt.timedelta(seconds=older_than_s)
     return list(
