@@ -15,8 +15,10 @@ SEEN_ATTRS = {"placeholder", "title", "aria-label"}
 # A word of three or more lowercase letters (capitalised or not): "Lost ranges", "active"; or a raw
 # code with underscores: "late_record". All-capital tokens (XLSX, PDF, ID) and tokens with digits
 # (T12, U001, 2026-01) are codes people read as such; two-letter scraps come with a longer word.
-WORD = re.compile(r"(?<![\w@./:-])[A-Za-z][a-z]{2,}(?:['’][a-z]+)?(?![\w@/-]|\.\w)")
-RAW_CODE = re.compile(r"(?<![\w@./:-])[a-z]+(?:_[a-z]+)+(?![\w@/-]|\.\w)")
+# A token running into asterisks is a masked secret (the user page's salt and hash, "eccccf******"),
+# random letters that made the walk fail by chance.
+WORD = re.compile(r"(?<![\w@./:-])[A-Za-z][a-z]{2,}(?:['’][a-z]+)?(?![\w@/*-]|\.\w)")
+RAW_CODE = re.compile(r"(?<![\w@./:-])[a-z]+(?:_[a-z]+)+(?![\w@/*-]|\.\w)")
 
 
 class _Text(HTMLParser):
