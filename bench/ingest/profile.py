@@ -1,0 +1,80 @@
+"""Where a group commit's time goes: the bench fixture, the bench's records, batches_intake
+called directly in groups of GROUP_RECORDS, and the time of every SQL statement summed by its
+first words. No gateway, no Celery: the figure is the database's share of the intake.
+
+    .venv/bin/python bench/ingest/profile.py [--terminals 1000 --records 200 --group 125]"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+import run  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--terminals", type=int, default=1000)
+    ap.add_argument("--records", type=int, default=200)
+    ap.add_argument("--group", type=int, default=125, help="terminals per group commit")
+    ap.add_argument("--explain", default="", help="print EXPLAIN ANALYZE of a statement starting so")
+    ap.add_argument("--nth", type=int, default=1, help="… of its nth call")
+    args = ap.parse_args()
+    common.database("ingest", run.build_fixture)
+    from django.db import connection
+
+    from terminals import protocol as P
+    from terminals.intake import BatchIn, batches_intake
+
+    plan = run.make_frames(args.terminals, args.records, 500)
+    rounds = []  # batch k of every terminal forms round k; a round is cut into groups
+    for tid, _key, frames in plan:
+        for k, raw in enumerate(frames[1:]):
+            _t, _tid, seq, n = P.parse_header(raw[:P.HEADER_LEN])
+            body = raw[P.HEADER_LEN:P.HEADER_LEN + n]
+            while len(rounds) <= k:
+                rounds.append([])
+            rounds[k].append(BatchIn(tid, int.from_bytes(body[:4], "big"), seq, raw, body))
+    spent = defaultdict(float)
+    calls = defaultdict(int)
+
+    def timer(execute, sql, params, many, context):
+        t = time.perf_counter()
+        if args.explain and " ".join(sql.split()).startswith(args.explain):
+            explained.append(sql)
+        if len(explained) == args.nth:
+            explained.append(sql)
+            cur = context["cursor"]
+            cur.execute("EXPLAIN (ANALYZE, BUFFERS, VERBOSE) " + sql, params)
+            print("\n".join(r[0] for r in cur.fetchall()))
+            return None
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            key = " ".join(sql.split()[:6])[:70]
+            spent[key] += time.perf_counter() - t
+            calls[key] += 1
+
+    total = records = 0
+    explained = []
+    with connection.execute_wrapper(timer):
+        for items in rounds:
+            for g in range(0, len(items), args.group):
+                group = items[g:g + args.group]
+                t = time.perf_counter()
+                out = batches_intake(group)
+                total += time.perf_counter() - t
+                records += sum(r.stored for r in out)
+    print(f"{records:,} records in {total:.2f} s = {records / total:,.0f} records/s (intake called directly)")
+    for key, s in sorted(spent.items(), key=lambda kv: -kv[1]):
+        print(f"{s:7.3f} s {calls[key]:6d}×  {1e6 * s / max(records, 1):6.2f} µs/rec  {key}")
+
+
+if __name__ == "__main__":
+    main()
