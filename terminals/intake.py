@@ -43,23 +43,30 @@ SOFT_PROBLEMS = {"surcharge"}
 
 
 # Each terminal's ack_upto moved over the contiguous run of numbers above it that the host holds
-# or that were declared lost: stored records and lost ranges as intervals, merged in order of
-# their start; the run ends at the first interval that starts beyond everything before it + 1.
+# or that were declared lost. Usually the numbers above it are exactly ack+1 … ack+n (count and
+# maximum say so); otherwise stored records and lost ranges are merged as intervals in order of
+# their start, and the run ends at the first interval that starts beyond everything before it + 1.
 _ACKS = """
 WITH v AS (SELECT * FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, ack)),
+agg AS (
+    SELECT v.id, v.ack, COUNT(r.term_seq) AS n, MAX(r.term_seq) AS top,
+        EXISTS (SELECT 1 FROM terminals_lostrange l WHERE l.terminal_id = v.id AND l.to_seq > v.ack) AS lost
+    FROM v LEFT JOIN terminals_record r ON r.terminal_id = v.id AND r.term_seq > v.ack GROUP BY v.id, v.ack),
+slow AS (SELECT id, ack FROM agg WHERE lost OR top - ack <> n),
 iv AS (
     SELECT v.id, v.ack, r.term_seq AS s, r.term_seq AS e
-    FROM v JOIN terminals_record r ON r.terminal_id = v.id AND r.term_seq > v.ack
+    FROM slow v JOIN terminals_record r ON r.terminal_id = v.id AND r.term_seq > v.ack
     UNION ALL
     SELECT v.id, v.ack, l.from_seq, l.to_seq
-    FROM v JOIN terminals_lostrange l ON l.terminal_id = v.id AND l.to_seq > v.ack),
+    FROM slow v JOIN terminals_lostrange l ON l.terminal_id = v.id AND l.to_seq > v.ack),
 o AS (
     SELECT id, ack, s, e, GREATEST(ack, MAX(e) OVER (PARTITION BY id ORDER BY s, e
                                                      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)) AS reach
     FROM iv),
-g AS (SELECT id, s, e, MIN(s) FILTER (WHERE s > reach + 1) OVER (PARTITION BY id) AS gap FROM o)
-SELECT v.id, GREATEST(v.ack, MAX(g.e) FILTER (WHERE g.gap IS NULL OR g.s < g.gap))
-FROM v LEFT JOIN g ON g.id = v.id GROUP BY v.id, v.ack
+g AS (SELECT id, s, e, MIN(s) FILTER (WHERE s > reach + 1) OVER (PARTITION BY id) AS gap FROM o),
+merged AS (SELECT id, MAX(e) FILTER (WHERE gap IS NULL OR s < gap) AS upto FROM g GROUP BY id)
+SELECT a.id, CASE WHEN a.id IN (SELECT id FROM slow) THEN GREATEST(a.ack, m.upto) ELSE GREATEST(a.ack, a.top) END
+FROM agg a LEFT JOIN merged m ON m.id = a.id
 """
 
 
@@ -167,18 +174,22 @@ CROSS JOIN LATERAL (SELECT array_remove(ARRAY[
 # whole purse goes to batch_post, which knows every case; so the outcome is the same either way.
 _FAST = """
 WITH r AS (
-    SELECT w.seq, w.purse_id, w.card_no, w.kind, w.flags, w.card_counter, w.balance_before, p.account_id,
+    SELECT w.seq, w.purse_id, w.card_no, w.kind, w.flags, w.card_counter, w.balance_before, w.base_amount,
+        w.surcharge, p.account_id,
         p.card_counter + ROW_NUMBER() OVER o - 1 AS want_counter,
-        COALESCE(LAG(w.balance_after) OVER o, p.card_balance) AS want_before,
-        SUM(w.base_amount + w.surcharge) OVER (PARTITION BY w.purse_id) AS spent, a.balance
-    FROM ingest_work w JOIN accounts_purse p ON p.id = w.purse_id JOIN accounts_ledgeraccount a ON a.id = p.account_id
+        COALESCE(LAG(w.balance_after) OVER o, p.card_balance) AS want_before
+    FROM ingest_work w JOIN accounts_purse p ON p.id = w.purse_id
     WHERE w.is_new AND w.status = 'received'
     WINDOW o AS (PARTITION BY w.purse_id ORDER BY w.batch_id, w.term_seq)),
 bad AS (
     SELECT purse_id FROM r
     WHERE kind <> 1 OR flags & %(offline)s <> 0 OR card_counter <> want_counter OR balance_before <> want_before
-       OR spent > balance
        OR EXISTS (SELECT 1 FROM accounts_blocklistentry e WHERE e.card_no = r.card_no)
+    UNION
+    -- the purse's ledger balance covers the group's charges (summed per purse, then one look-up)
+    SELECT s.purse_id FROM (SELECT purse_id, account_id, SUM(base_amount + surcharge) AS spent FROM r
+                            GROUP BY purse_id, account_id) s
+    JOIN accounts_ledgeraccount a ON a.id = s.account_id WHERE s.spent > a.balance
     UNION
     SELECT r.purse_id FROM r JOIN accounts_card c ON c.purse_id = r.purse_id
     WHERE EXISTS (SELECT 1 FROM terminals_record x WHERE x.card_no = c.card_no AND x.status = 'received'))

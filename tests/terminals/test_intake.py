@@ -106,3 +106,48 @@ def test_deposit_at_a_non_topup_terminal_is_an_exception(till, card, admin_user)
     rec = till.deposit(card, 100, admin_user.pk)
     till.send([rec], post=False)
     assert "deposit_not_topup" in Record.objects.get().problems
+
+
+def _ack_reference(ack: int, stored: set[int], lost: list[tuple[int, int]]) -> int:
+    """ack_upto as the protocol defines it: step over every number held or declared lost."""
+    held = set(stored)
+    for a, b in lost:
+        held.update(range(a, b + 1))
+    while ack + 1 in held:
+        ack += 1
+    return ack
+
+
+@pytest.mark.parametrize("stored, lost", [
+    ({1, 2, 3}, []),
+    ({1, 2, 5, 6}, []),
+    ({2, 3}, []),
+    ({1, 2, 7, 8}, [(3, 6)]),
+    ({1, 9}, [(2, 4), (3, 8)]),        # overlapping ranges
+    ({1, 9}, [(2, 8), (3, 4)]),        # a range inside another
+    ({1, 2}, [(4, 6)]),                # a range beyond a gap
+    ({4, 5, 6}, [(1, 2)]),             # a gap at 3 after a range
+    ({3, 4}, [(1, 2), (5, 5)]),
+    (set(), [(1, 10)]),
+])
+def test_ack_upto_steps_over_held_and_lost_numbers_as_the_reference_does(till, card, stored, lost):
+    from terminals.intake import acks_advance
+
+    recs = {s: till.purchase(card, 10, seq=s) for s in sorted(stored)}
+    if recs:
+        till.send(list(recs.values()), post=False)
+    for a, b in lost:
+        LostRange.objects.create(terminal=till.terminal, from_seq=a, to_seq=b)
+    for start in (0, 1, 2):
+        assert acks_advance({till.terminal.pk: start})[till.terminal.pk] == _ack_reference(start, stored, lost)
+
+
+def test_a_batch_is_never_deleted_so_its_records_always_lead_to_it(till, card):
+    """The record → batch link has no FK constraint (its check cost more than the rest of the
+    commit); a trigger refusing DELETE keeps a record from outliving its batch."""
+    from django.db import DatabaseError, transaction
+
+    res = till.send([till.purchase(card, 10)], post=False)
+    with pytest.raises(DatabaseError, match="never deleted"), transaction.atomic():
+        Batch.objects.filter(pk=res.batch_id)._raw_delete(Batch.objects.db)
+    assert Record.objects.get().batch_id == res.batch_id
