@@ -124,6 +124,14 @@ _WORK = """
 INSERT INTO ingest_work (seq, batch_id, terminal_id, term_seq, card_no, card_type, kind, card_counter, flags,
     base_amount, surcharge, balance_before, balance_after, time, operator_no, raw, is_new, merchant_id,
     merchant_kind, payable_account_id, purse_id, problems, status)
+-- The usual case read once per group, not per record: the terminal's open assignment when none
+-- started after it, and the latest surcharge rate; a record older than either looks it up.
+WITH ao AS (
+    SELECT o.terminal_id, o.merchant_id, date_trunc('second', o.valid_from) AS since FROM terminals_assignment o
+    WHERE o.valid_to IS NULL AND o.terminal_id = ANY(%(tids)s)
+      AND NOT EXISTS (SELECT 1 FROM terminals_assignment l WHERE l.terminal_id = o.terminal_id
+                      AND l.valid_from > o.valid_from)),
+lr AS (SELECT * FROM terminals_surchargerate ORDER BY effective_from DESC LIMIT 1)
 SELECT s.seq, s.batch_id, s.terminal_id, s.term_seq, s.card_no, s.card_type, s.kind, s.card_counter, s.flags,
     s.base_amount, s.surcharge, s.balance_before, s.balance_after, s.at, s.operator_no,
     s.raw,
@@ -137,14 +145,24 @@ FROM (SELECT st.*, to_timestamp(st.time) AS at,
 -- whole record table instead (it did, once the table outgrew its statistics).
 LEFT JOIN LATERAL (SELECT 1 AS known FROM terminals_record r WHERE r.terminal_id = s.terminal_id
                    AND r.term_seq = s.term_seq LIMIT 1) x ON true
+LEFT JOIN ao ON ao.terminal_id = s.terminal_id AND ao.since <= s.at
 LEFT JOIN LATERAL (SELECT a.merchant_id FROM terminals_assignment a
-                   WHERE a.terminal_id = s.terminal_id AND date_trunc('second', a.valid_from) <= s.at
+                   WHERE ao.terminal_id IS NULL
+                     AND a.terminal_id = s.terminal_id AND date_trunc('second', a.valid_from) <= s.at
                      AND (a.valid_to IS NULL OR s.at < a.valid_to)
-                   ORDER BY a.valid_from DESC LIMIT 1) a ON true
+                   ORDER BY a.valid_from DESC LIMIT 1) a0 ON true
+CROSS JOIN LATERAL (SELECT COALESCE(ao.merchant_id, a0.merchant_id) AS merchant_id) a
 LEFT JOIN merchants_merchant m ON m.id = a.merchant_id
 LEFT JOIN accounts_card c ON c.card_no = s.card_no
+LEFT JOIN lr ON true
 LEFT JOIN LATERAL (SELECT r.board_fee_bp, r.energy_fee_bp, r.water_multiplier_pct FROM terminals_surchargerate r
-                   WHERE r.effective_from <= s.at ORDER BY r.effective_from DESC LIMIT 1) rt ON true
+                   WHERE NOT lr.effective_from <= s.at
+                     AND r.effective_from <= s.at ORDER BY r.effective_from DESC LIMIT 1) r0 ON true
+CROSS JOIN LATERAL (SELECT
+    CASE WHEN lr.effective_from <= s.at THEN lr.board_fee_bp ELSE r0.board_fee_bp END AS board_fee_bp,
+    CASE WHEN lr.effective_from <= s.at THEN lr.energy_fee_bp ELSE r0.energy_fee_bp END AS energy_fee_bp,
+    CASE WHEN lr.effective_from <= s.at THEN lr.water_multiplier_pct ELSE r0.water_multiplier_pct END
+        AS water_multiplier_pct) rt
 CROSS JOIN LATERAL (SELECT array_remove(ARRAY[
     CASE WHEN s.card_type NOT IN (1, 2, 3) THEN 'field:card_type ' || s.card_type END,
     CASE WHEN s.kind NOT IN (1, 2) THEN 'field:kind ' || s.kind END,
@@ -345,7 +363,7 @@ def _batches_intake(items: list[BatchIn], *, post: bool) -> list[IntakeResult]:
             """COPY ingest_stage (batch_id, terminal_id, term_seq, card_no, card_type, kind, card_counter, flags,
                    res1, res2, base_amount, surcharge, balance_before, balance_after, time, operator_no, raw)
                FROM STDIN""", buf)
-        cur.execute(_WORK, {"known": protocol.FLAGS_KNOWN, "topup": MerchantKind.TOPUP})
+        cur.execute(_WORK, {"known": protocol.FLAGS_KNOWN, "topup": MerchantKind.TOPUP, "tids": tids})
         journal_id = day = None
         if post:
             purses_lock(ids_sql="SELECT purse_id FROM ingest_work WHERE is_new AND status = 'received'")

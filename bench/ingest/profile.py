@@ -73,7 +73,7 @@ def main():
                 records += sum(r.stored for r in out)
     print(f"{records:,} records in {total:.2f} s = {records / total:,.0f} records/s (intake called directly)")
     other = total - sum(spent.values())
-    print(f"{other:7.3f} s          {1e6 * other / max(records, 1):6.2f} µs/rec  the rest: COPY, commit (deferred FK checks), Python")
+    print(f"{other:7.3f} s          {1e6 * other / max(records, 1):6.2f} µs/rec  the rest: COPY, commit, Python")
     for key, s in sorted(spent.items(), key=lambda kv: -kv[1]):
         print(f"{s:7.3f} s {calls[key]:6d}×  {1e6 * s / max(records, 1):6.2f} µs/rec  {key}")
 

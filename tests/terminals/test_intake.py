@@ -151,3 +151,40 @@ def test_a_batch_is_never_deleted_so_its_records_always_lead_to_it(till, card):
     with pytest.raises(DatabaseError, match="never deleted"), transaction.atomic():
         Batch.objects.filter(pk=res.batch_id)._raw_delete(Batch.objects.db)
     assert Record.objects.get().batch_id == res.batch_id
+
+
+def test_a_record_older_than_the_move_or_the_rate_is_read_at_its_own_time_R_TERM_1_R_SUR_1(
+        till, funded_card, admin_user):
+    """The intake reads each terminal's open assignment and the latest rate once per group; a
+    record from before either still goes to the merchant and the rate of its own time."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from accounts.models import CardType
+    from merchants.models import MerchantKind
+    from merchants.services import merchant_create
+    from terminals import protocol as P
+    from terminals.services import surcharge_rate_add, terminal_assign
+
+    now = timezone.now()
+    till.terminal.assignments.update(valid_from=now - dt.timedelta(hours=1))
+    moved, new_rate = now - dt.timedelta(minutes=10), now - dt.timedelta(minutes=5)
+    second = merchant_create(actor=admin_user, code="M-2ND", name="二食堂", kind=MerchantKind.DINING)
+    terminal_assign(actor=admin_user, terminal=till.terminal, merchant=second, at=moved)
+    surcharge_rate_add(actor=admin_user, effective_from=new_rate, board_fee_bp=2000, energy_fee_bp=0,
+                       water_multiplier_pct=200)
+    card = till.card(funded_card(100000, card_type=CardType.CONSUMPTION))
+
+    def buy(at, board_bp, energy_bp):
+        return till.purchase(card, 1000, P.surcharge_expected(1000, 3, 1, board_bp, energy_bp, 200),
+                             at=at.timestamp())
+
+    recs = [buy(moved - dt.timedelta(minutes=1), 1000, 500), buy(new_rate - dt.timedelta(minutes=1), 1000, 500),
+            buy(now, 2000, 0)]
+    res = till.send(recs, post=False)
+    assert res.exceptions == 0, list(Record.objects.values_list("term_seq", "problems"))
+    got = dict(Record.objects.values_list("term_seq", "merchant__code"))
+    first = till.terminal.assignments.order_by("valid_from").first().merchant.code
+    assert got == {1: first, 2: "M-2ND", 3: "M-2ND"}
+    assert [r.surcharge for r in recs] == [150, 150, 200]
