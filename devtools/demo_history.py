@@ -198,7 +198,7 @@ class _History:
         block list it holds (it synchronised overnight), and answers with what it acknowledged."""
         from accounts.selectors import blocklist_version
         from terminals import host
-        from terminals import protocol as P
+        from terminals import wire as P
 
         version = blocklist_version()
         now = int(time.time())
@@ -233,7 +233,7 @@ class _History:
     def sync(self, at: dt.datetime) -> None:
         """Every terminal uploads what it holds (in an order that keeps each card's records in
         counter order), then the worker posts the batches."""
-        from terminals import protocol as P
+        from terminals import wire as P
         from terminals.intake import batch_intake
 
         self.move(at)
@@ -320,7 +320,7 @@ class _History:
         heapq.heappush(events, (ts, self.n, what, arg))
 
     def _record(self, term: _Terminal, card: _Card, ts: int, kind: int, base: int, surcharge: int, operator_no: int):
-        from terminals import protocol as P
+        from terminals import wire as P
 
         seg = self._place(term, card)
         total = base + surcharge if kind == P.RecordKind.PURCHASE else -base
@@ -337,7 +337,7 @@ class _History:
 
     def _purchase(self, events, ts: int, kind: str) -> None:
         from devtools.simulator import DINING_PRICES
-        from terminals import protocol as P
+        from terminals import wire as P
 
         term = self.rng.choice(self.terminals[kind])
         if kind == "dining":
@@ -385,7 +385,7 @@ class _History:
 
     def _topup(self, events, ts: int, card: _Card) -> None:
         from devtools.simulator import TOPUP_AMOUNTS
-        from terminals import protocol as P
+        from terminals import wire as P
 
         card.topup_due = False
         if not self.terminals["topup"]:

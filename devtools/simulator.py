@@ -34,10 +34,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from terminals import protocol
-from terminals.simclient import NackError, VirtualTerminal
+from terminals import wire
+from terminals.wire.client import NackError, VirtualTerminal
 
-P = protocol
+P = wire
 K = P.MerchantKind
 log = logging.getLogger("campuscard.simulator")
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -35,7 +35,7 @@ from merchants.selectors import merchant_user_belongs
 from moneyin import selectors as moneyin_selectors
 from terminals import selectors as terminal_selectors
 from terminals.models import Record
-from terminals.protocol import RecordKind
+from terminals.wire import RecordKind
 
 from . import selectors
 from .models import (

@@ -28,11 +28,11 @@ from concurrent.futures import ThreadPoolExecutor
 from django.conf import settings
 from django.db import close_old_connections
 
-from . import host, protocol
+from . import host, wire
 from .intake import BatchIn, IntakeResult, batches_intake
 from .tasks import batch_post_enqueue
 
-P = protocol
+P = wire
 log = logging.getLogger("campuscard.gateway")
 
 IDLE_TIMEOUT = 90.0  # three missed heartbeats

@@ -14,12 +14,12 @@ from django.utils import timezone
 from accounts.selectors import blocklist_version
 from merchants.models import MerchantKind
 
-from . import protocol
+from . import wire
 from .intake import batch_intake, records_lost
 from .models import Assignment, Terminal
 from .selectors import terminal_params
 
-P = protocol
+P = wire
 
 
 @dataclass
@@ -102,7 +102,7 @@ def _status_reply(tid: int, body, reply_type: int):
 
 def handle_request(session: Session, msg_type: int, msg_seq: int, body) -> list[tuple[int, object]]:
     """Answer one decoded, authenticated request. Returns [(reply type, reply body)].
-    Raises protocol.ProtocolError for a NACK."""
+    Raises wire.ProtocolError for a NACK."""
     close_old_connections()
     tid = session.terminal_id
     if msg_type != P.MsgType.SIGN_IN and not session.signed_in:

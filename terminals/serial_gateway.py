@@ -17,10 +17,10 @@ from django.db import close_old_connections
 
 from accounts.selectors import blocklist_version
 
-from . import host, protocol
+from . import host, wire
 from .tasks import batch_post_enqueue
 
-P = protocol
+P = wire
 log = logging.getLogger("campuscard.serial")
 
 

@@ -74,7 +74,7 @@ import asyncio  # noqa: E402
 import threading  # noqa: E402
 
 from terminals.gateway import Gateway  # noqa: E402
-from terminals.simclient import VirtualTerminal  # noqa: E402
+from terminals.wire.client import VirtualTerminal  # noqa: E402
 
 
 class RunningGateway:

@@ -2,7 +2,7 @@
 
 import time
 
-from terminals import protocol as P
+from terminals import wire as P
 from terminals.intake import batch_intake
 from terminals.posting import batch_post
 

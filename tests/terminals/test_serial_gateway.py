@@ -8,7 +8,7 @@ import time
 import pytest
 import serial
 
-from terminals import protocol as P
+from terminals import wire as P
 from terminals.models import Record
 from terminals.serial_gateway import SerialGateway
 
