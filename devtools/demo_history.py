@@ -5,7 +5,7 @@ The clock is moved with time-machine (a dev requirement): the demo data are seed
 the history (terminals are assigned then, and intake refuses records from before an assignment),
 then every day the demo cards buy at the demo merchants' terminals (canteen peaks, evening
 showers, shops) and top up at the cash desks; terminals upload their records in batches
-(terminals.intake.batch_intake) and the worker's job is done in step (terminals.posting.batch_post).
+(terminals.ingest.intake.batch_intake) and the worker's job is done in step (terminals.ingest.posting.batch_post).
 At 00:10 the previous day is closed (settlement.services.day_close), on the 1st the finished
 month is settled, and from the 11th (U§11) a few statements are applied for, checked, approved
 and paid. The ledger is checked at the end.
@@ -234,7 +234,7 @@ class _History:
         """Every terminal uploads what it holds (in an order that keeps each card's records in
         counter order), then the worker posts the batches."""
         from terminals import wire as P
-        from terminals.intake import batch_intake
+        from terminals.ingest.intake import batch_intake
 
         self.move(at)
         batch_ids = []
@@ -263,7 +263,7 @@ class _History:
     def post(self, batch_ids: list[int]) -> None:
         """What the Celery worker does after the ACKs: a run takes the oldest unposted batch and
         coalesces those behind it."""
-        from terminals.posting import batch_post
+        from terminals.ingest.posting import batch_post
 
         while batch_ids:
             result = batch_post(batch_ids[0])

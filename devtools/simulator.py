@@ -860,8 +860,8 @@ def post_waiting(terminal_ids=None) -> int:
     """Stand in for the Celery worker: post every batch committed and not posted yet."""
     from django.db import connections
 
+    from terminals.ingest.posting import batch_post
     from terminals.models import Batch
-    from terminals.posting import batch_post
 
     try:
         qs = Batch.objects.filter(posted_at__isnull=True)

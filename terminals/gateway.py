@@ -8,7 +8,7 @@ what the intake could not post itself) is enqueued afterwards, off the event loo
 never waits on the broker.
 
 Group commit: a TXN_BATCH is not decoded into objects; its body joins the batches waiting from
-other terminals, and GroupCommit stores and posts them together (terminals.intake.batches_intake:
+other terminals, and GroupCommit stores and posts them together (terminals.ingest.intake.batches_intake:
 one COPY, one statement set, one commit). Each terminal is answered after that commit.
 
 Block-list pushes: a thread LISTENs on PostgreSQL's 'blocklist' channel (pg_notify fires at
@@ -29,7 +29,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from . import host, wire
-from .intake import BatchIn, IntakeResult, batches_intake
+from .ingest.intake import BatchIn, IntakeResult, batches_intake
 from .tasks import batch_post_enqueue
 
 P = wire

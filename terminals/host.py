@@ -15,7 +15,7 @@ from accounts.selectors import blocklist_version
 from merchants.models import MerchantKind
 
 from . import wire
-from .intake import batch_intake, records_lost
+from .ingest.intake import batch_intake, records_lost
 from .models import Assignment, Terminal
 from .selectors import terminal_params
 

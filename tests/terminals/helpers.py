@@ -3,8 +3,8 @@
 import time
 
 from terminals import wire as P
-from terminals.intake import batch_intake
-from terminals.posting import batch_post
+from terminals.ingest.intake import batch_intake
+from terminals.ingest.posting import batch_post
 
 
 class Till:
