@@ -207,7 +207,7 @@ class _History:
                             last_seq=term.seq, unsent=0, clock=now)
             # The gateway's sign-in minus the wire (handle_request would close the connection
             # inside this transaction: it expects to run one request per connection checkout).
-            _, reply = host._status_reply(term.terminal_id, body, P.MsgType.SIGN_IN | 0x80)
+            _, reply = host.status_reply(term.terminal_id, body, P.MsgType.SIGN_IN | 0x80)
             term.params_version = reply.params_version
             term.seq = max(term.seq, reply.ack_upto)
 

@@ -79,9 +79,9 @@ def main():
     from merchants.models import MerchantKind
     from merchants.services import merchant_create
     from terminals import wire as P
-    from terminals.gateway import Gateway
+    from terminals.gateways.serial import SerialGateway
+    from terminals.gateways.tcp import Gateway
     from terminals.models import Record
-    from terminals.serial_gateway import SerialGateway
     from terminals.services import terminal_add
     from terminals.wire.client import VirtualTerminal
     from tests.factories import HolderFactory
