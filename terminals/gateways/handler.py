@@ -4,12 +4,12 @@ Both gateways call it; they keep only what belongs to their line (bytes, timeout
 gets pushes). The order of checks is the codec's "Precedence" (``terminals.wire.frames``):
 
     terminal (NACK 3, zero MAC) → CRC (1) → MAC (2) → terminal or merchant not active (4)
-    → TXN_BATCH: layout (6), signed in (7, the line stays up) → ingest.intake → BATCH_ACK
+    → TXN_BATCH: layout (6), signed in (8, the line stays up) → ingest.intake → BATCH_ACK
     → any other request: body (5 / 6) → host.handle_request → reply, or its NACK
 
 A NACK for a bad frame has ``close`` set: TCP closes the connection, a serial line stays up.
 NOT_SIGNED_IN never closes: the terminal signs in on the same line. A request the database
-could not answer gets BUSY (8) and the terminal retries. Every reply is signed with the key that
+could not answer gets BUSY (9) and the terminal retries. Every reply is signed with the key that
 verified the request. Batches the intake left for posting are in ``Outcome.post``; the gateway
 enqueues them after the reply is on the wire, so an ACK never waits on the broker.
 
