@@ -142,7 +142,7 @@ def purse_card_state_update(*, states: dict[int, dict], seen_at) -> None:
         )
 
 
-# --- set-based posting for the intake hot path (terminals.intake) ---------------------------
+# --- set-based posting for the intake hot path (terminals.ingest.intake) --------------------
 #
 # A group of terminal batches is posted in the transaction that stores it. The caller writes
 # rows that point at the journal first (journal_open), and hands its lines over as SQL at the

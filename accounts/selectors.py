@@ -192,8 +192,8 @@ def holder_cards(*, holder: Cardholder) -> list[Card]:
     return list(holder.cards.annotate(dead=live).order_by("dead", "-issued_on", "-id"))
 
 
-# Journal source families that post terminal records (terminals/posting.py, terminals/intake.py); the same list as the
-# daily close's (settlement.services.RECORD_POSTING_SOURCES).
+# Journal source families that post terminal records (terminals/ingest/posting.py and intake.py); the same list as
+# the daily close's (settlement.services.RECORD_POSTING_SOURCES).
 RECORD_POSTING_FAMILIES = ("batch", "batches", "intake", "retry", "staff")
 
 

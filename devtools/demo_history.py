@@ -5,7 +5,7 @@ The clock is moved with time-machine (a dev requirement): the demo data are seed
 the history (terminals are assigned then, and intake refuses records from before an assignment),
 then every day the demo cards buy at the demo merchants' terminals (canteen peaks, evening
 showers, shops) and top up at the cash desks; terminals upload their records in batches
-(terminals.intake.batch_intake) and the worker's job is done in step (terminals.posting.batch_post).
+(terminals.ingest.intake.batch_intake) and the worker's job is done in step (terminals.ingest.posting.batch_post).
 At 00:10 the previous day is closed (settlement.services.day_close), on the 1st the finished
 month is settled, and from the 11th (U§11) a few statements are applied for, checked, approved
 and paid. The ledger is checked at the end.
@@ -198,7 +198,7 @@ class _History:
         block list it holds (it synchronised overnight), and answers with what it acknowledged."""
         from accounts.selectors import blocklist_version
         from terminals import host
-        from terminals import protocol as P
+        from terminals import wire as P
 
         version = blocklist_version()
         now = int(time.time())
@@ -207,7 +207,7 @@ class _History:
                             last_seq=term.seq, unsent=0, clock=now)
             # The gateway's sign-in minus the wire (handle_request would close the connection
             # inside this transaction: it expects to run one request per connection checkout).
-            _, reply = host._status_reply(term.terminal_id, body, P.MsgType.SIGN_IN | 0x80)
+            _, reply = host.status_reply(term.terminal_id, body, P.MsgType.SIGN_IN | 0x80)
             term.params_version = reply.params_version
             term.seq = max(term.seq, reply.ack_upto)
 
@@ -233,8 +233,8 @@ class _History:
     def sync(self, at: dt.datetime) -> None:
         """Every terminal uploads what it holds (in an order that keeps each card's records in
         counter order), then the worker posts the batches."""
-        from terminals import protocol as P
-        from terminals.intake import batch_intake
+        from terminals import wire as P
+        from terminals.ingest.intake import batch_intake
 
         self.move(at)
         batch_ids = []
@@ -263,7 +263,7 @@ class _History:
     def post(self, batch_ids: list[int]) -> None:
         """What the Celery worker does after the ACKs: a run takes the oldest unposted batch and
         coalesces those behind it."""
-        from terminals.posting import batch_post
+        from terminals.ingest.posting import batch_post
 
         while batch_ids:
             result = batch_post(batch_ids[0])
@@ -320,7 +320,7 @@ class _History:
         heapq.heappush(events, (ts, self.n, what, arg))
 
     def _record(self, term: _Terminal, card: _Card, ts: int, kind: int, base: int, surcharge: int, operator_no: int):
-        from terminals import protocol as P
+        from terminals import wire as P
 
         seg = self._place(term, card)
         total = base + surcharge if kind == P.RecordKind.PURCHASE else -base
@@ -337,7 +337,7 @@ class _History:
 
     def _purchase(self, events, ts: int, kind: str) -> None:
         from devtools.simulator import DINING_PRICES
-        from terminals import protocol as P
+        from terminals import wire as P
 
         term = self.rng.choice(self.terminals[kind])
         if kind == "dining":
@@ -385,7 +385,7 @@ class _History:
 
     def _topup(self, events, ts: int, card: _Card) -> None:
         from devtools.simulator import TOPUP_AMOUNTS
-        from terminals import protocol as P
+        from terminals import wire as P
 
         card.topup_due = False
         if not self.terminals["topup"]:

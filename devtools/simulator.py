@@ -34,10 +34,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from terminals import protocol
-from terminals.simclient import NackError, VirtualTerminal
+from terminals import wire
+from terminals.wire.client import NackError, VirtualTerminal
 
-P = protocol
+P = wire
 K = P.MerchantKind
 log = logging.getLogger("campuscard.simulator")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -860,8 +860,8 @@ def post_waiting(terminal_ids=None) -> int:
     """Stand in for the Celery worker: post every batch committed and not posted yet."""
     from django.db import connections
 
+    from terminals.ingest.posting import batch_post
     from terminals.models import Batch
-    from terminals.posting import batch_post
 
     try:
         qs = Batch.objects.filter(posted_at__isnull=True)

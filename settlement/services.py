@@ -35,7 +35,7 @@ from merchants.selectors import merchant_user_belongs
 from moneyin import selectors as moneyin_selectors
 from terminals import selectors as terminal_selectors
 from terminals.models import Record
-from terminals.protocol import RecordKind
+from terminals.wire import RecordKind
 
 from . import selectors
 from .models import (
@@ -58,7 +58,7 @@ from .models import (
 
 CLOSE_LOCK = 0x43430003  # advisory lock (with the day's ordinal): one run of a day's close at a time
 BLOCKLIST_GRACE = dt.timedelta(minutes=15)  # a terminal may apply a block-list change this late
-# Source families of the journals that post terminal records (terminals/posting.py): one batch,
+# Source families of the journals that post terminal records (terminals/ingest/posting.py): one batch,
 # a coalesced run of batches, records retried once money arrived, an exception reposted by staff.
 RECORD_POSTING_SOURCES = ("batch", "batches", "intake", "retry", "staff")  # "intake": posted by the gateway's intake (issue 11)
 

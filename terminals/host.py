@@ -1,12 +1,14 @@
 """What the host answers to each request, whatever the line (TCP or serial).
 
 Everything here is synchronous Django code; the gateways run it in worker threads. Frame-level
-checks (length, CRC, MAC, known terminal) happen in the gateways before a request gets here.
+checks (length, CRC, MAC, known terminal) and TXN_BATCH (stored by ``terminals.ingest.intake``)
+are the frame handler's (``terminals.gateways.handler``), which calls ``handle_request`` for the
+other requests.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.db import close_old_connections, connection
 from django.utils import timezone
@@ -14,42 +16,12 @@ from django.utils import timezone
 from accounts.selectors import blocklist_version
 from merchants.models import MerchantKind
 
-from . import protocol
-from .intake import batch_intake, records_lost
+from . import wire
+from .ingest.intake import records_lost
 from .models import Assignment, Terminal
 from .selectors import terminal_params
 
-P = protocol
-
-
-@dataclass
-class TerminalInfo:
-    terminal_id: int
-    key: bytes
-    status: str
-    merchant_status: str | None  # of the merchant it is assigned to now, None when unassigned
-
-    @property
-    def active(self) -> bool:
-        """A disabled or retired terminal, or one of a merchant not (or no longer) approved to take
-        cards (pending, suspended, revoked), gets NACK 4."""
-        return self.status == "active" and self.merchant_status in (None, "active")
-
-
-def terminal_info(terminal_id: int) -> TerminalInfo | None:
-    close_old_connections()
-    with connection.cursor() as cur:
-        cur.execute(
-            """SELECT t.key, t.status, m.status FROM terminals_terminal t
-               LEFT JOIN terminals_assignment a ON a.terminal_id = t.id AND a.valid_to IS NULL
-               LEFT JOIN merchants_merchant m ON m.id = a.merchant_id
-               WHERE t.id = %s""",
-            [terminal_id],
-        )
-        row = cur.fetchone()
-    if row is None:
-        return None
-    return TerminalInfo(terminal_id, bytes(row[0]), row[1], row[2])
+P = wire
 
 
 @dataclass
@@ -59,7 +31,7 @@ class Session:
     terminal_id: int
     signed_in: bool = False
     blocklist_version: int = 0  # the version the terminal last said it holds
-    after_reply: list = field(default_factory=list)  # work to do once the reply is on the wire
+    key: bytes | None = None  # the key that verified its latest frame; replies and pushes are signed with it
 
 
 # A SIGN_IN or HEARTBEAT in one round trip (5,000 terminals heartbeat every 30 s): record what the
@@ -82,7 +54,8 @@ SELECT t.ack_upto,
 FROM t"""
 
 
-def _status_reply(tid: int, body, reply_type: int):
+def status_reply(tid: int, body, reply_type: int):
+    """The reply to a SIGN_IN or HEARTBEAT (``body``), having recorded what the terminal says."""
     now = timezone.now()
     host_version = blocklist_version()
     with connection.cursor() as cur:
@@ -101,26 +74,17 @@ def _status_reply(tid: int, body, reply_type: int):
 
 
 def handle_request(session: Session, msg_type: int, msg_seq: int, body) -> list[tuple[int, object]]:
-    """Answer one decoded, authenticated request. Returns [(reply type, reply body)].
-    Raises protocol.ProtocolError for a NACK."""
+    """Answer one decoded, authenticated request other than TXN_BATCH (the frame handler sends
+    those to the intake). Returns [(reply type, reply body)]. Raises wire.ProtocolError for a NACK."""
     close_old_connections()
     tid = session.terminal_id
     if msg_type != P.MsgType.SIGN_IN and not session.signed_in:
         raise P.ProtocolError(P.Nack.NOT_SIGNED_IN)
     if msg_type in (P.MsgType.SIGN_IN, P.MsgType.HEARTBEAT):
-        reply = _status_reply(tid, body, msg_type | 0x80)
+        reply = status_reply(tid, body, msg_type | 0x80)
         session.signed_in = True
         session.blocklist_version = body.blocklist_version
         return [reply]
-    if msg_type == P.MsgType.TXN_BATCH:
-        result = batch_intake(terminal_id=tid, batch_no=body.batch_no, msg_seq=msg_seq,
-                              raw_frame=getattr(body, "frame", b""), records=body.records)
-        if result.to_post:  # records the intake could not post itself go to batch_post (Celery)
-            session.after_reply.append(("post", result.batch_id))
-        return [(P.MsgType.BATCH_ACK, P.BatchAck(
-            batch_no=body.batch_no, result=0, ack_upto=result.ack_upto, stored=result.stored,
-            duplicates=result.duplicates, exceptions=result.exceptions,
-        ))]
     if msg_type == P.MsgType.RECORDS_LOST:
         ack = records_lost(terminal_id=tid, from_seq=body.from_seq, to_seq=body.to_seq)
         return [(P.MsgType.RECORDS_LOST_REPLY, P.RecordsLostReply(result=0, ack_upto=ack))]

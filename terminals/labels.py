@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy
 
 from accounts.models import CardType
 
-from . import protocol
+from . import wire
 from .models import CardFlag
 
 RECORD_PROBLEMS = {
@@ -35,7 +35,7 @@ RECORD_PROBLEMS = {
     "unknown": gettext_lazy("No problem recorded"),
 }
 
-# Record fields a strict decode refuses (protocol.record_field_problems: "card_type 5", "flags 0x80" …).
+# Record fields a strict decode refuses (wire.record_field_problems: "card_type 5", "flags 0x80" …).
 RECORD_FIELDS = {
     "card_type": gettext_lazy("card type"),
     "kind": gettext_lazy("record kind"),
@@ -86,10 +86,10 @@ def open_exception_label(key: str) -> str:
     return str(label) if label is not None else _("Other problem (%(code)s)") % {"code": key}
 
 
-RECORD_KINDS = {protocol.RecordKind.PURCHASE: gettext_lazy("Purchase"),
-                protocol.RecordKind.DEPOSIT: gettext_lazy("Top-up")}
-RECORD_FLAGS = {protocol.FLAG_OFFLINE: gettext_lazy("offline"),
-                protocol.FLAG_WRITE_UNCERTAIN: gettext_lazy("card write uncertain")}
+RECORD_KINDS = {wire.RecordKind.PURCHASE: gettext_lazy("Purchase"),
+                wire.RecordKind.DEPOSIT: gettext_lazy("Top-up")}
+RECORD_FLAGS = {wire.FLAG_OFFLINE: gettext_lazy("offline"),
+                wire.FLAG_WRITE_UNCERTAIN: gettext_lazy("card write uncertain")}
 
 
 def record_kind_label(kind: int) -> str:
@@ -102,6 +102,6 @@ def card_type_label(card_type: int) -> str:
 
 def record_flags_text(flags: int) -> str:
     names = [str(label) for bit, label in RECORD_FLAGS.items() if flags & bit]
-    if flags & ~protocol.FLAGS_KNOWN:
-        names.append(_("unknown bits %(bits)s") % {"bits": f"{flags & ~protocol.FLAGS_KNOWN:#04x}"})
+    if flags & ~wire.FLAGS_KNOWN:
+        names.append(_("unknown bits %(bits)s") % {"bits": f"{flags & ~wire.FLAGS_KNOWN:#04x}"})
     return _(", ").join(names) or "—"

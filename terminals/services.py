@@ -138,7 +138,7 @@ def record_exception_post(*, actor, record_id: int, reason: str, base_amount: in
                           surcharge: int | None = None) -> dict:
     """Post an exception record after staff checked it, optionally with the amounts agreed with the
     merchant (adjust). The bytes received stay as they were; the audit row keeps the old amounts."""
-    from .posting import records_repost
+    from .ingest.posting import records_repost
 
     permission_require(actor, "terminals.change_record")
     reason = (reason or "").strip()

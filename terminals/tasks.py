@@ -4,7 +4,8 @@ import logging
 
 from celery import shared_task
 
-from . import posting, selectors
+from . import selectors
+from .ingest import posting
 
 log = logging.getLogger(__name__)
 

@@ -56,8 +56,8 @@ def build_fixture():
 
 
 async def full_list(port: int, tid: int, key: bytes, max_entries: int):
-    from terminals import protocol as P
-    from terminals.simclient import VirtualTerminal
+    from terminals import wire as P
+    from terminals.wire.client import VirtualTerminal
 
     vt = VirtualTerminal(terminal_id=tid, key=key)
     await vt.connect("127.0.0.1", port)
@@ -79,7 +79,7 @@ class Fleet:
     """N virtual terminals on an event loop in a thread, signed in at the current version."""
 
     def __init__(self, port, terms, version):
-        from terminals.simclient import VirtualTerminal
+        from terminals.wire.client import VirtualTerminal
 
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
@@ -100,7 +100,7 @@ class Fleet:
         await asyncio.gather(*(one(vt) for vt in self.vts))
 
     async def confirm_all(self):
-        from terminals import protocol as P
+        from terminals import wire as P
 
         await asyncio.gather(*(vt.request(P.MsgType.BLOCKLIST_APPLIED,
                                           P.BlocklistApplied(version=vt.blocklist_version).encode()) for vt in self.vts))

@@ -44,7 +44,7 @@ def _vm(pid: int, field: str) -> float:
 
 
 async def fleet(port: int, terms, seconds: float, period: float, gw, out: dict):
-    from terminals.simclient import VirtualTerminal
+    from terminals.wire.client import VirtualTerminal
 
     vts = [VirtualTerminal(terminal_id=t, key=k) for t, k in terms]
     sem = asyncio.Semaphore(200)

@@ -78,12 +78,12 @@ def main():
     from accounts import services as acc
     from merchants.models import MerchantKind
     from merchants.services import merchant_create
-    from terminals import protocol as P
-    from terminals.gateway import Gateway
+    from terminals import wire as P
+    from terminals.gateways.serial import SerialGateway
+    from terminals.gateways.tcp import Gateway
     from terminals.models import Record
-    from terminals.serial_gateway import SerialGateway
     from terminals.services import terminal_add
-    from terminals.simclient import VirtualTerminal
+    from terminals.wire.client import VirtualTerminal
     from tests.factories import HolderFactory
 
     admin = get_user_model().objects.create_superuser("fuzz", password="x")

@@ -69,7 +69,7 @@ def make_frames(terminals: int, records: int, batch: int):
     import random
 
     from accounts.selectors import cards_purse_state
-    from terminals import protocol as P
+    from terminals import wire as P
     from terminals.models import Terminal
 
     rng = random.Random(7)
@@ -102,7 +102,7 @@ def make_frames(terminals: int, records: int, batch: int):
 
 
 async def read_reply(reader, key):
-    from terminals import protocol as P
+    from terminals import wire as P
 
     header = await reader.readexactly(P.HEADER_LEN)
     msg_type, _, msg_seq, n = P.parse_header(header)
@@ -117,7 +117,7 @@ async def read_reply(reader, key):
 async def upload_all(port: int, plan, results: dict):
     """Every terminal connects and signs in; then, together, each uploads its batches, waiting for
     each ACK as a terminal does."""
-    from terminals import protocol as P
+    from terminals import wire as P
 
     conns = []
     sem = asyncio.Semaphore(200)

@@ -177,7 +177,7 @@ def build(records: int) -> None:
                       s.base, v.sur, 100000, 100000 - s.base, x.ts, 0, decode(lpad(to_hex(g.i), 80, '0'), 'hex'),
                       v.status, CASE WHEN v.status = 'exception' THEN '["counter_gap"]'::jsonb ELSE '[]'::jsonb END,
                       x.ts + interval '2 seconds', x.day, x.d * %(terms)s + tm.t, x.d * %(terms)s + tm.t, tm.merchant_id, tm.t,
-                      -- the split posting stores (terminals.posting._split)
+                      -- the split posting stores (terminals.ingest.posting._split)
                       CASE WHEN v.status <> 'posted' THEN 0 WHEN tm.mkind = 1 THEN s.base ELSE s.base + v.sur END,
                       CASE WHEN v.status = 'posted' AND tm.mkind = 1 THEN v.sur ELSE 0 END,
                       CASE WHEN v.status = 'held' THEN s.base + v.sur ELSE 0 END

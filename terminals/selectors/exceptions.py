@@ -6,7 +6,7 @@ import datetime as dt
 
 from django.db.models import Count, Q, QuerySet
 
-from .. import labels, protocol
+from .. import labels, wire
 from ..models import CardFlag, LostRange, Record, RecordConflict
 from .records import SETTLED, SHARE
 
@@ -45,7 +45,7 @@ def open_other_exceptions() -> dict:
 
 def records_suspected_duplicate(*, merchant_id: int | None = None, since: dt.datetime | None = None) -> QuerySet[Record]:
     """Posted purchases that posting marked as a suspected duplicate charge (R-DUP-1)."""
-    qs = Record.objects.filter(status=Record.Status.POSTED, kind=protocol.RecordKind.PURCHASE,
+    qs = Record.objects.filter(status=Record.Status.POSTED, kind=wire.RecordKind.PURCHASE,
                                problems__contains=["suspected_duplicate"])
     if merchant_id is not None:
         qs = qs.filter(merchant_id=merchant_id)
@@ -60,7 +60,7 @@ def record_duplicate_original(*, record: Record) -> Record | None:
     window = dt.timedelta(seconds=record.terminal.min_interval_s)
     return (
         Record.objects.filter(
-            terminal_id=record.terminal_id, card_no=record.card_no, kind=protocol.RecordKind.PURCHASE,
+            terminal_id=record.terminal_id, card_no=record.card_no, kind=wire.RecordKind.PURCHASE,
             base_amount=record.base_amount, term_seq__lt=record.term_seq, time__gte=record.time - window,
             status__in=SETTLED,
         )

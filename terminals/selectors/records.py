@@ -14,7 +14,7 @@ from accounts.timeutil import BUSINESS_TZ
 
 from .. import labels
 from ..models import Record
-from ..protocol import RecordKind
+from ..wire import RecordKind
 
 SETTLED = (Record.Status.POSTED, Record.Status.HELD)
 LIVE = ("posted", "held")

@@ -1,7 +1,7 @@
 """What the chaos run (bench/chaos) broke, each pinned by a test.
 
 1. The daily close counted only journals whose source family is "batch" as postings of terminal
-   records; a coalesced posting run ("batches:…", terminals/posting.py) credits the merchants'
+   records; a coalesced posting run ("batches:…", terminals/ingest/posting.py) credits the merchants'
    payables and the cashiers' cash too, so every close after a backlog showed merchant and
    operator differences that were not there.
 2. Celery 5.7.0's worker exited ("Unrecoverable error: AttributeError") when Redis went away
@@ -31,8 +31,8 @@ from accounts.models import Journal
 from merchants.models import MerchantKind
 from settlement import services
 from settlement.models import DayClose
+from terminals.ingest.posting import batch_post
 from terminals.models import Batch
-from terminals.posting import batch_post
 
 from .conftest import after_midnight
 

@@ -27,8 +27,8 @@ def make_record(terminal, merchant, seq: int, amount: int, at, *, status="posted
     from types import SimpleNamespace
 
     from accounts.timeutil import business_day
+    from terminals.ingest.posting import NO_SPLIT, _split
     from terminals.models import Batch, Record
-    from terminals.posting import NO_SPLIT, _split
 
     batch = Batch.objects.create(terminal=terminal, batch_no=seq, msg_seq=seq, raw=b"", count=1, stored=1,
                                  posted_at=at)

@@ -16,8 +16,8 @@ from merchants.models import MerchantKind
 from settlement import revenue
 from settlement import services as settlement_services
 from settlement.portal import selectors as portal_selectors
-from terminals import protocol as P
 from terminals import selectors as terminal_selectors
+from terminals import wire as P
 from terminals.models import Record
 from tests.settlement.conftest import after_midnight, till, today, travel  # noqa: F401 (fixtures)
 from tests.terminals.conftest import admin_user, funded_card, make_terminal, merchants, rates  # noqa: F401

@@ -73,7 +73,7 @@ def test_gateway_traffic_logs_no_key(caplog, make_user):
     from merchants.models import MerchantKind
     from merchants.services import merchant_create
     from terminals.services import terminal_add
-    from terminals.simclient import VirtualTerminal
+    from terminals.wire.client import VirtualTerminal
     from tests.terminals.conftest import RunningGateway, run
 
     caplog.set_level(logging.DEBUG)

@@ -13,7 +13,7 @@ from accounts.services import cash_account_for
 from merchants.models import MerchantKind
 from settlement import services
 from settlement.models import CloseException, DayClose, DayMerchantTotal, DayPurse, DayTrialBalance
-from terminals import protocol as P
+from terminals import wire as P
 from terminals.models import Record
 
 from .conftest import after_midnight

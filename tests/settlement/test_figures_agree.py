@@ -37,7 +37,7 @@ from merchants.models import MerchantKind
 from merchants.services import merchant_user_add
 from settlement import services
 from settlement.models import DayClose, Statement
-from terminals import protocol as P
+from terminals import wire as P
 from terminals.models import Record
 from terminals.services import record_exception_post
 from tests.accounts.helpers import fund, ordinary_card

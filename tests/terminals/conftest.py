@@ -73,8 +73,8 @@ def funded_card(admin_user):
 import asyncio  # noqa: E402
 import threading  # noqa: E402
 
-from terminals.gateway import Gateway  # noqa: E402
-from terminals.simclient import VirtualTerminal  # noqa: E402
+from terminals.gateways.tcp import Gateway  # noqa: E402
+from terminals.wire.client import VirtualTerminal  # noqa: E402
 
 
 class RunningGateway:

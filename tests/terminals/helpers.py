@@ -2,9 +2,9 @@
 
 import time
 
-from terminals import protocol as P
-from terminals.intake import batch_intake
-from terminals.posting import batch_post
+from terminals import wire as P
+from terminals.ingest.intake import batch_intake
+from terminals.ingest.posting import batch_post
 
 
 class Till:

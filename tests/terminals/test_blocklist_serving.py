@@ -9,7 +9,7 @@ from django.db import connection
 from accounts import services as acc
 from accounts.models import BlockListEntry
 from accounts.selectors import blocklist_version
-from terminals import protocol as P
+from terminals import wire as P
 from terminals.host import blocklist_delta
 from terminals.models import Terminal
 

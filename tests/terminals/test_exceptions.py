@@ -7,8 +7,8 @@ from accounts.errors import BusinessError
 from accounts.models import AuditLog, LedgerAccount
 from merchants.models import MerchantKind
 from terminals import services
+from terminals.ingest.posting import records_retry_pending
 from terminals.models import CardFlag, Record
-from terminals.posting import records_retry_pending
 
 from .helpers import Till
 

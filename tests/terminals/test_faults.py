@@ -14,8 +14,8 @@ from django.conf import settings
 from accounts.models import LedgerAccount
 from merchants.models import MerchantKind
 from terminals.models import Batch, Record
-from terminals.simclient import VirtualTerminal
 from terminals.tasks import batches_sweep
+from terminals.wire.client import VirtualTerminal
 
 from .conftest import run
 from .test_worker import start_worker, subprocess_env, wait_posted
@@ -77,7 +77,7 @@ def test_gateway_killed_mid_upload_then_worker_killed_mid_posting(make_terminal,
         while vt.unacked:
             seqs = sorted(vt.unacked)[:100]
             vt.batch_no += 1
-            from terminals import protocol as P
+            from terminals import wire as P
 
             body = P.TxnBatch(batch_no=vt.batch_no, records=[vt.unacked[s] for s in seqs]).encode()
             vt.msg_seq += 1

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from terminals import protocol as P
+from terminals import wire as P
 from terminals.models import Record
 
 pytestmark = pytest.mark.django_db(transaction=True)

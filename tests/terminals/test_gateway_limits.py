@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from terminals import protocol as P
+from terminals import wire as P
 
 from .conftest import RunningGateway, run
 
@@ -57,7 +57,7 @@ def test_capacity_is_bounded_and_real_terminals_are_served_after_the_flood(tight
 
 def test_sign_in_flood_from_one_terminal_keeps_one_connection(tight_gateway, vterm_on):
     vt = vterm_on()
-    from terminals.simclient import VirtualTerminal
+    from terminals.wire.client import VirtualTerminal
 
     async def go():
         twins = [VirtualTerminal(terminal_id=vt.terminal_id, key=vt.key) for _ in range(10)]
@@ -76,7 +76,7 @@ def test_sign_in_flood_from_one_terminal_keeps_one_connection(tight_gateway, vte
 @pytest.fixture
 def vterm_on(make_terminal):
     from merchants.models import MerchantKind
-    from terminals.simclient import VirtualTerminal
+    from terminals.wire.client import VirtualTerminal
 
     def make():
         terminal, key = make_terminal(MerchantKind.DINING)

@@ -8,10 +8,10 @@ import pytest
 
 from accounts.models import Purse
 from merchants.models import MerchantKind
-from terminals import protocol as P
+from terminals import wire as P
+from terminals.ingest.posting import batch_post
 from terminals.models import Batch, Record, Terminal
-from terminals.posting import batch_post
-from terminals.simclient import NackError, VirtualTerminal
+from terminals.wire.client import NackError, VirtualTerminal
 
 from .conftest import run
 

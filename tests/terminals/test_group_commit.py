@@ -11,9 +11,9 @@ from django.db import connection
 from accounts.ledger import ledger_check
 from accounts.models import Journal, LedgerAccount, Purse
 from merchants.models import MerchantKind
-from terminals.intake import batch_intake
+from terminals.ingest.intake import batch_intake
+from terminals.ingest.posting import batch_post
 from terminals.models import Batch, CardFlag, Record
-from terminals.posting import batch_post
 
 from .conftest import run
 from .helpers import Till

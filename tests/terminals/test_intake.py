@@ -2,7 +2,7 @@
 
 import pytest
 
-from terminals.intake import records_lost
+from terminals.ingest.intake import records_lost
 from terminals.models import Batch, LostRange, Record, RecordConflict
 from terminals.selectors import recollect_for
 

@@ -13,7 +13,7 @@ SOURCE = Path(labels.__file__).parent
 
 def _written(pattern: str) -> set[str]:
     codes = set()
-    for path in SOURCE.glob("*.py"):
+    for path in SOURCE.rglob("*.py"):
         codes |= set(re.findall(pattern, path.read_text()))
     return codes
 

@@ -8,9 +8,9 @@ from django.utils import timezone
 from accounts import services as acc
 from accounts.models import Card, Journal, LedgerAccount, Purse
 from merchants.models import MerchantKind
-from terminals import protocol as P
+from terminals import wire as P
+from terminals.ingest.posting import batch_post, cardflags_enforce
 from terminals.models import Batch, CardFlag, PostingSettings, Record
-from terminals.posting import batch_post, cardflags_enforce
 from terminals.services import offline_authorise
 
 from .helpers import Till

@@ -1,4 +1,4 @@
-"""The wire codec (terminals/protocol.py) against POS-PROTOCOL.md: frames byte by byte, every
+"""The wire codec (terminals/wire/) against POS-PROTOCOL.md: frames byte by byte, every
 body, the order of checks, serial resynchronisation, and the record checks. No database."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from terminals import protocol as P
+from terminals import wire as P
 
 KEY = bytes(range(32))
 OTHER_KEY = bytes(range(1, 33))
@@ -720,12 +720,19 @@ def test_recollect_range():
     assert P.SignInReply.decode(reply.encode()) == reply
 
 
-def test_module_has_no_django():
+def test_codec_has_no_django():
+    """The codec (the wire package without its client) imports the standard library and itself only."""
     import ast
     import inspect
 
-    tree = ast.parse(inspect.getsource(P))
-    names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    names |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
-    assert names <= {"__future__", "binascii", "hashlib", "hmac", "operator", "struct", "collections", "dataclasses",
-                     "enum", "typing"}
+    for module in (P, P.messages, P.frames):
+        tree = ast.parse(inspect.getsource(module))
+        absolute = [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level == 0 and n.module]
+        relative = [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level > 0]
+        names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        names |= {n.module.split(".")[0] for n in absolute}
+        assert names <= {"__future__", "binascii", "hashlib", "hmac", "operator", "struct", "collections",
+                         "dataclasses", "enum", "typing"}, module.__name__
+        assert all(n.level == 1 and (n.module or "") in ("", "frames", "messages") for n in relative), module.__name__
+        if any(n.module is None for n in relative):
+            assert {a.name for n in relative if n.module is None for a in n.names} <= {"frames", "messages"}

@@ -8,9 +8,9 @@ import time
 import pytest
 import serial
 
-from terminals import protocol as P
+from terminals import wire as P
+from terminals.gateways.serial import SerialGateway
 from terminals.models import Record
-from terminals.serial_gateway import SerialGateway
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

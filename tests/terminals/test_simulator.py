@@ -156,7 +156,7 @@ def test_simulator_over_a_serial_line_resynchronises_after_cut_frames(
     serial gateway skips, the terminal resends after its reply timeout; purses still match."""
     from django.db import connections
 
-    from terminals.serial_gateway import SerialGateway
+    from terminals.gateways.serial import SerialGateway
 
     modem = NullModem()
     gw = SerialGateway.open(f"socket://127.0.0.1:{modem.port}")

@@ -13,9 +13,9 @@ from accounts import subsidies
 from accounts.models import Journal, LedgerAccount, Purse, SubsidyLine
 from accounts.timeutil import business_day
 from merchants.models import MerchantKind
-from terminals import protocol as P
+from terminals import wire as P
+from terminals.ingest.posting import batch_post
 from terminals.models import Batch
-from terminals.posting import batch_post
 from tests.factories import HolderFactory
 
 from .conftest import run

@@ -5,7 +5,7 @@ import logging
 
 from django.core.management.base import BaseCommand
 
-from terminals.gateway import serve
+from terminals.gateways.tcp import serve
 
 
 class Command(BaseCommand):

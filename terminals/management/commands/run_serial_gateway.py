@@ -4,7 +4,7 @@ import logging
 
 from django.core.management.base import BaseCommand
 
-from terminals.serial_gateway import SerialGateway
+from terminals.gateways.serial import SerialGateway
 
 
 class Command(BaseCommand):

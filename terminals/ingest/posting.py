@@ -30,9 +30,9 @@ from accounts.selectors import block_history, cards_for_posting, cash_accounts_b
 from accounts.timeutil import business_day
 from merchants.models import Merchant, MerchantKind
 
-from . import protocol
+from .. import wire as protocol
+from ..models import Batch, CardFlag, OfflineAuthorisation, PostingSettings, Record, Terminal
 from .intake import SOFT_PROBLEMS as SOFT
-from .models import Batch, CardFlag, OfflineAuthorisation, PostingSettings, Record, Terminal
 
 R = Record.Status
 

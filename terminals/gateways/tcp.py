@@ -1,15 +1,18 @@
 """The TCP gateway: asyncio, one task per connection, database work in a thread pool.
 
-Per frame: read the 14-byte header; an unknown terminal gets NACK 3 (zero MAC) whatever else
-is wrong; an oversize body_len gets NACK 7 before the body is read; then CRC (NACK 1), MAC
-(NACK 2), terminal status (NACK 4), body (NACK 6). Any NACK for a bad frame closes the
-connection. BATCH_ACK is written only after the intake has committed; the posting task (for
+What is TCP's own: per frame, read the 14-byte header; an unknown terminal gets NACK 3 (zero
+MAC) whatever else is wrong; an oversize body_len gets NACK 7 before the body is read (with
+timeouts on both reads); then the frame handler (``handler``: CRC, MAC, status, body, the
+request or the intake) decides, and this module writes its frames. Any NACK for a bad frame
+closes the connection; one terminal per connection, the latest SIGN_IN wins; a cap on open
+connections. BATCH_ACK is written only after the intake has committed; the posting task (for
 what the intake could not post itself) is enqueued afterwards, off the event loop, so the ACK
 never waits on the broker.
 
 Group commit: a TXN_BATCH is not decoded into objects; its body joins the batches waiting from
-other terminals, and GroupCommit stores and posts them together (terminals.intake.batches_intake:
-one COPY, one statement set, one commit). Each terminal is answered after that commit.
+other terminals, and GroupCommit stores and posts them together (``handler.intake`` →
+terminals.ingest.intake.batches_intake: one COPY, one statement set, one commit). Each terminal
+is answered after that commit.
 
 Block-list pushes: a thread LISTENs on PostgreSQL's 'blocklist' channel (pg_notify fires at
 commit) and the loop sends each connected terminal the changes since the version it last said
@@ -26,13 +29,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
-from django.db import close_old_connections
 
-from . import host, protocol
-from .intake import BatchIn, IntakeResult, batches_intake
-from .tasks import batch_post_enqueue
+from .. import host
+from .. import wire as P
+from ..ingest.intake import BatchIn, IntakeResult
+from ..tasks import batch_post_enqueue
+from . import handler
 
-P = protocol
 log = logging.getLogger("campuscard.gateway")
 
 IDLE_TIMEOUT = 90.0  # three missed heartbeats
@@ -43,11 +46,6 @@ MAX_CONNECTIONS = 20_000  # file descriptors and memory stay bounded whatever co
 
 GROUP_RECORDS = 25_000  # records in one group commit at most
 GROUP_PARALLEL = 2  # group commits in flight: one fills its statements while the other commits
-
-
-def _intake_group(items: list[BatchIn]) -> list[IntakeResult]:
-    close_old_connections()  # a connection broken by a database restart is replaced
-    return batches_intake(items, post=settings.INTAKE_POSTS)
 
 
 class GroupCommit:
@@ -92,7 +90,7 @@ class GroupCommit:
     async def _commit(self, group):
         try:
             try:
-                results = await self.gateway.db(_intake_group, [item for item, _ in group])
+                results = await self.gateway.db(handler.intake, [item for item, _ in group])
                 for (_, fut), result in zip(group, results, strict=True):
                     if not fut.done():
                         fut.set_result(result)
@@ -102,7 +100,7 @@ class GroupCommit:
                 log.exception("group commit of %d batches failed; trying them one by one", len(group))
                 for item, fut in group:
                     try:
-                        result = (await self.gateway.db(_intake_group, [item]))[0]
+                        result = (await self.gateway.db(handler.intake, [item]))[0]
                         if not fut.done():
                             fut.set_result(result)
                     except Exception as exc:  # noqa: BLE001 - this terminal gets BUSY and resends
@@ -117,42 +115,37 @@ class GroupCommit:
             self._start()
 
 
-def txn_batch_body(body: bytes) -> int:
-    """The batch_no of a TXN_BATCH body whose layout is right (count 1 … 500, 40 bytes each);
-    the records themselves are checked by the intake, in SQL."""
-    if len(body) < 6:
-        raise P.ProtocolError(P.Nack.MALFORMED, f"TXN_BATCH body of {len(body)} bytes")
-    count = int.from_bytes(body[4:6], "big")
-    if not 1 <= count <= P.MAX_RECORDS or len(body) != 6 + P.RECORD_LEN * count:
-        raise P.ProtocolError(P.Nack.MALFORMED, f"TXN_BATCH of {count} records in {len(body)} bytes")
-    return int.from_bytes(body[:4], "big")
-
-
 class Connection:
     def __init__(self, gateway: Gateway, reader, writer):
         self.gateway, self.reader, self.writer = gateway, reader, writer
         self.session: host.Session | None = None
-        self.key: bytes | None = None
         self.closed = False
         self.peer = writer.get_extra_info("peername")
 
-    def send(self, msg_type: int, msg_seq: int, body, key: bytes | None = None, terminal_id: int | None = None):
-        tid = terminal_id if terminal_id is not None else self.session.terminal_id
+    def send(self, msg_type: int, msg_seq: int, body):
+        """A host-initiated frame (a push) to this connection's terminal, under its session's key."""
         payload = body if isinstance(body, bytes | bytearray) else body.encode()
-        self.writer.write(P.encode_frame(msg_type, tid, msg_seq, payload, key if key is not None else self.key))
+        self.writer.write(P.encode_frame(msg_type, self.session.terminal_id, msg_seq, payload, self.session.key))
 
     def close(self):
         if not self.closed:
             self.closed = True
             self.writer.close()
 
-    async def nack(self, code: int, terminal_id: int, msg_seq: int, key: bytes | None):
-        self.writer.write(P.encode_frame(P.MsgType.NACK, terminal_id, msg_seq, P.Nack_body(code), key))
-        try:
-            await asyncio.wait_for(self.writer.drain(), 5)
-        except (TimeoutError, ConnectionError):
-            pass
-        self.close()
+    async def write(self, outcome: handler.Outcome) -> bool:
+        """Write the handler's frames; close after a NACK that ends the connection. Returns
+        whether the connection stays up."""
+        for frame in outcome.frames:
+            self.writer.write(frame)
+        if outcome.close:
+            try:
+                await asyncio.wait_for(self.writer.drain(), 5)
+            except (TimeoutError, ConnectionError):
+                pass
+            self.close()
+            return False
+        await self.writer.drain()  # back-pressure: a slow reader slows only its own task
+        return True
 
 
 class Gateway:
@@ -178,7 +171,7 @@ class Gateway:
         hit = self._info.get(terminal_id)
         if hit is not None and hit[0] > now:
             return hit[1]
-        info = await self.db(host.terminal_info, terminal_id)
+        info = await self.db(handler.terminal_info, terminal_id)
         if len(self._info) > 100_000:
             self._info.clear()  # bounded memory whatever ids arrive
         self._info[terminal_id] = (now + INFO_TTL, info)
@@ -238,103 +231,56 @@ class Gateway:
         header = await asyncio.wait_for(conn.reader.readexactly(P.HEADER_LEN), wait)
         self.stats["frames"] += 1
         # terminal_id and msg_seq sit at fixed offsets; read them whatever else is wrong.
-        terminal_id = int.from_bytes(header[4:8], "big")
-        msg_seq = int.from_bytes(header[8:12], "big")
+        terminal_id, msg_seq = P.header_ids(header)
         info = await self.terminal_info(terminal_id)
         if info is None:
-            self.stats["nacks"] += 1
-            await conn.nack(P.Nack.UNKNOWN_TERMINAL, terminal_id, msg_seq, None)
-            return False
+            return await self.answer(conn, handler.nack(P.Nack.UNKNOWN_TERMINAL, terminal_id, msg_seq, None))
         try:
             msg_type, _, _, body_len = P.parse_header(header)
         except P.ProtocolError as exc:
-            self.stats["nacks"] += 1
-            await conn.nack(exc.code, terminal_id, msg_seq, info.key)
-            return False
+            return await self.answer(conn, handler.nack(exc.code, terminal_id, msg_seq, info.key))
         rest = await asyncio.wait_for(conn.reader.readexactly(body_len + P.TRAILER_LEN), self.frame_timeout)
         raw = header + rest
-        code = None
-        if not P.check_crc(raw):
-            code = P.Nack.BAD_CRC
-        elif not P.check_mac(raw, info.key):
-            code = P.Nack.BAD_MAC
-        elif not info.active:
-            code = P.Nack.DISABLED
-        if code is not None:
-            self.stats["nacks"] += 1
-            await conn.nack(code, terminal_id, msg_seq, info.key)
-            return False
+        bad = handler.check(raw, info)
+        if bad is not None:
+            return await self.answer(conn, bad)
         if conn.session is not None and conn.session.terminal_id != terminal_id:
             # One terminal per TCP connection (several only on a serial line).
-            await conn.nack(P.Nack.MALFORMED, terminal_id, msg_seq, info.key)
-            return False
+            return await self.answer(conn, handler.nack(P.Nack.MALFORMED, terminal_id, msg_seq, info.key))
         if conn.session is None:
-            conn.session, conn.key = host.Session(terminal_id=terminal_id), info.key
+            conn.session = host.Session(terminal_id=terminal_id)
+        conn.session.key = info.key
         if msg_type == P.MsgType.TXN_BATCH:
-            return await self.serve_batch(conn, terminal_id, msg_seq, raw, body_len, info)
-        try:
-            # Records with bad field values are stored as exceptions, never refused (they must not
-            # block the records behind them); the frame-level layout is still checked strictly.
-            body = P.decode_body(msg_type, raw[P.HEADER_LEN:P.HEADER_LEN + body_len],
-                                 strict=msg_type != P.MsgType.TXN_BATCH)
-        except P.ProtocolError as exc:
-            self.stats["nacks"] += 1
-            await conn.nack(exc.code, terminal_id, msg_seq, info.key)
-            return False
-        try:
-            replies = await self.db(host.handle_request, conn.session, msg_type, msg_seq, body)
-        except P.ProtocolError as exc:
-            # NOT_SIGNED_IN keeps the connection: the terminal signs in on it.
-            conn.send(P.MsgType.NACK, msg_seq, P.Nack_body(exc.code))
-            await conn.writer.drain()
-            return exc.code == P.Nack.NOT_SIGNED_IN
-        except Exception:  # noqa: BLE001 - database down, …: the terminal retries later
-            log.exception("terminal %s: request %#x failed", terminal_id, msg_type)
-            await conn.nack(P.Nack.BUSY, terminal_id, msg_seq, info.key)
-            return False
-        if msg_type == P.MsgType.SIGN_IN:
+            return await self.serve_batch(conn, raw, info)
+        outcome = await self.db(handler.serve_request, conn.session, raw, info.key)
+        if outcome.signed_in:
             older = self.connections.get(terminal_id)
             if older is not None and older is not conn:
                 older.close()  # a terminal holds one connection at a time
             self.connections[terminal_id] = conn
-        for reply_type, reply in replies:
-            conn.send(reply_type, msg_seq, reply)
-        await conn.writer.drain()  # back-pressure: a slow reader slows only its own task
-        for action, arg in conn.session.after_reply:
-            if action == "post":
-                self.loop.run_in_executor(self.enqueue_executor, batch_post_enqueue, arg)
-        conn.session.after_reply.clear()
-        return True
+        return await self.answer(conn, outcome)
 
-    async def serve_batch(self, conn: Connection, terminal_id: int, msg_seq: int, raw: bytes, body_len: int,
-                          info) -> bool:
-        body = raw[P.HEADER_LEN:P.HEADER_LEN + body_len]
-        try:
-            batch_no = txn_batch_body(body)
-        except P.ProtocolError as exc:
-            self.stats["nacks"] += 1
-            await conn.nack(exc.code, terminal_id, msg_seq, info.key)
-            return False
-        if not conn.session.signed_in:
-            conn.send(P.MsgType.NACK, msg_seq, P.Nack_body(P.Nack.NOT_SIGNED_IN))
-            await conn.writer.drain()
-            return True  # the terminal signs in on this connection
+    async def serve_batch(self, conn: Connection, raw: bytes, info: handler.TerminalInfo) -> bool:
+        item = handler.batch_in(conn.session, raw, info.key)
+        if isinstance(item, handler.Outcome):
+            return await self.answer(conn, item)
         self.stats["batches"] += 1
         try:
-            result = await self.intake.submit(BatchIn(terminal_id, batch_no, msg_seq, raw, body))
+            result = await self.intake.submit(item)
         except Exception:  # noqa: BLE001 - database down, …: the terminal resends later
-            log.exception("terminal %s: batch %s failed", terminal_id, batch_no)
+            log.exception("terminal %s: batch %s failed", item.terminal_id, item.batch_no)
+            return await self.answer(conn, handler.nack(P.Nack.BUSY, item.terminal_id, item.msg_seq, info.key))
+        return await self.answer(conn, handler.batch_acked(item, result, info.key))  # committed: now ACK
+
+    async def answer(self, conn: Connection, outcome: handler.Outcome) -> bool:
+        """Write what the handler decided, then enqueue the posting of what the intake left
+        (off the event loop, after the reply). Returns whether the connection stays up."""
+        if outcome.nack is not None:
             self.stats["nacks"] += 1
-            await conn.nack(P.Nack.BUSY, terminal_id, msg_seq, info.key)
-            return False
-        # Committed: now the terminal may forget these records.
-        conn.send(P.MsgType.BATCH_ACK, msg_seq, P.BatchAck(
-            batch_no=batch_no, result=0, ack_upto=result.ack_upto, stored=result.stored,
-            duplicates=result.duplicates, exceptions=result.exceptions))
-        await conn.writer.drain()
-        if result.to_post:
-            self.loop.run_in_executor(self.enqueue_executor, batch_post_enqueue, result.batch_id)
-        return True
+        stays = await conn.write(outcome)
+        for batch_id in outcome.post:
+            self.loop.run_in_executor(self.enqueue_executor, batch_post_enqueue, batch_id)
+        return stays
 
     # --- block-list push -----------------------------------------------------------------
 

@@ -11,9 +11,9 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
-from . import protocol
+from .. import wire
 
-P = protocol
+P = wire
 
 
 class NackError(Exception):

@@ -24,8 +24,8 @@ from accounts.ledger import journal_lines_post, journal_open, purses_card_state_
 from accounts.models import Journal
 from merchants.models import MerchantKind
 
-from . import protocol
-from .models import Assignment, LostRange, Terminal
+from .. import wire as protocol
+from ..models import Assignment, LostRange, Terminal
 
 
 @dataclass
@@ -413,7 +413,7 @@ def records_lost(*, terminal_id: int, from_seq: int, to_seq: int) -> int:
     Only numbers the host lacks are marked; the range is an exception for staff."""
     terminal = Terminal.objects.select_for_update().get(pk=terminal_id)
     if from_seq < 1 or to_seq < from_seq:
-        from .protocol import Nack, ProtocolError
+        from ..wire import Nack, ProtocolError
 
         raise ProtocolError(Nack.MALFORMED)
     if to_seq > terminal.ack_upto:
