@@ -29,8 +29,8 @@ def main():
     common.database("ingest", run.build_fixture)
     from django.db import connection
 
-    from terminals import protocol as P
-    from terminals.intake import BatchIn, batches_intake
+    from terminals import wire as P
+    from terminals.ingest.intake import BatchIn, batches_intake
 
     plan = run.make_frames(args.terminals, args.records, 500)
     rounds = []  # batch k of every terminal forms round k; a round is cut into groups

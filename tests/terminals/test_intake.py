@@ -131,7 +131,7 @@ def _ack_reference(ack: int, stored: set[int], lost: list[tuple[int, int]]) -> i
     (set(), [(1, 10)]),
 ])
 def test_ack_upto_steps_over_held_and_lost_numbers_as_the_reference_does(till, card, stored, lost):
-    from terminals.intake import acks_advance
+    from terminals.ingest.intake import acks_advance
 
     recs = {s: till.purchase(card, 10, seq=s) for s in sorted(stored)}
     if recs:
@@ -164,7 +164,7 @@ def test_a_record_older_than_the_move_or_the_rate_is_read_at_its_own_time_R_TERM
     from accounts.models import CardType
     from merchants.models import MerchantKind
     from merchants.services import merchant_create
-    from terminals import protocol as P
+    from terminals import wire as P
     from terminals.services import surcharge_rate_add, terminal_assign
 
     now = timezone.now()
