@@ -44,16 +44,18 @@ def main():
     spent = defaultdict(float)
     calls = defaultdict(int)
 
+    matched = 0  # calls of the statement to explain so far
+
     def timer(execute, sql, params, many, context):
+        nonlocal matched
         t = time.perf_counter()
         if args.explain and " ".join(sql.split()).startswith(args.explain):
-            explained.append(sql)
-        if len(explained) == args.nth:
-            explained.append(sql)
-            cur = context["cursor"]
-            cur.execute("EXPLAIN (ANALYZE, BUFFERS, VERBOSE) " + sql, params)
-            print("\n".join(r[0] for r in cur.fetchall()))
-            return None
+            matched += 1
+            if matched == args.nth:  # EXPLAIN ANALYZE runs it instead (and its time is not counted)
+                cur = context["cursor"]
+                cur.execute("EXPLAIN (ANALYZE, BUFFERS, VERBOSE) " + sql, params)
+                print("\n".join(r[0] for r in cur.fetchall()))
+                return None
         try:
             return execute(sql, params, many, context)
         finally:
@@ -62,7 +64,6 @@ def main():
             calls[key] += 1
 
     total = records = 0
-    explained = []
     with connection.execute_wrapper(timer):
         for items in rounds:
             for g in range(0, len(items), args.group):
