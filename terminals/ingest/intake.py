@@ -26,6 +26,7 @@ from merchants.models import MerchantKind
 
 from .. import wire as protocol
 from ..models import Assignment, LostRange, Terminal
+from .cardflags import cardflags_resolve_filled
 
 
 @dataclass
@@ -108,7 +109,11 @@ _TEMP = (
         merchant_kind int, payable_account_id bigint, purse_id bigint, problems text[], status varchar(10))
         ON COMMIT DELETE ROWS""",
     # The purses the intake posts itself (few rows), and its records that R-DUP-1 lists.
-    "CREATE TEMP TABLE IF NOT EXISTS ingest_fast (purse_id bigint PRIMARY KEY, account_id bigint) ON COMMIT DELETE ROWS",
+    "CREATE TEMP TABLE IF NOT EXISTS ingest_fast (purse_id bigint PRIMARY KEY, account_id bigint, all_late boolean)"
+    " ON COMMIT DELETE ROWS",
+    # Its records off the card's running order: late (below the counter expected) or after a gap.
+    """CREATE TEMP TABLE IF NOT EXISTS ingest_odd (seq bigint PRIMARY KEY, late boolean, want_counter bigint,
+        want_before bigint) ON COMMIT DELETE ROWS""",
     "CREATE TEMP TABLE IF NOT EXISTS ingest_dup (seq bigint PRIMARY KEY) ON COMMIT DELETE ROWS",
     "CREATE TEMP TABLE IF NOT EXISTS ingest_conflicts (batch_id bigint) ON COMMIT DELETE ROWS",
 )
@@ -186,22 +191,32 @@ CROSS JOIN LATERAL (SELECT array_remove(ARRAY[
 """
 
 # Purses whose new records the intake posts itself: every received record of the purse in the
-# group is an online purchase, the card continues exactly where the host last saw it (counter and
-# balance, record after record), the host balance covers them all, no card of the purse waits
-# for the Celery path (order), and no card was ever on the block list. Anything else, and the
-# whole purse goes to batch_post, which knows every case; so the outcome is the same either way.
+# group is an online purchase, the host balance covers them all, no card of the purse waits for
+# the Celery path (order), and no card was ever on the block list. The card state is followed as
+# batch_post follows it, record after record: the host expects the card's next counter (one past
+# the highest seen) and the balance the last record in counter order left. A record below that
+# counter is late (posted, the card state stays, the gap flags it fills are closed); one above it
+# leaves a gap (posted, flagged counter_gap, and balance if it differs too, as the missing records
+# may explain it). A balance difference with no gap may freeze the card (R-FREEZE-1): that purse,
+# and any other case, goes to batch_post, which knows every case; the outcome is the same either way.
 _FAST = """
-WITH r AS (
-    SELECT w.seq, w.purse_id, w.card_no, w.kind, w.flags, w.card_counter, w.balance_before, w.base_amount,
-        w.surcharge, p.account_id,
-        p.card_counter + ROW_NUMBER() OVER o - 1 AS want_counter,
-        COALESCE(LAG(w.balance_after) OVER o, p.card_balance) AS want_before
+WITH r0 AS (
+    SELECT w.seq, w.batch_id, w.term_seq, w.purse_id, w.card_no, w.kind, w.flags, w.card_counter, w.balance_before,
+        w.balance_after, w.base_amount, w.surcharge, p.account_id, p.card_balance AS host_balance,
+        GREATEST(p.card_counter, MAX(w.card_counter + 1) OVER (PARTITION BY w.purse_id ORDER BY w.batch_id, w.term_seq
+                 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)) AS want_counter
     FROM ingest_work w JOIN accounts_purse p ON p.id = w.purse_id
-    WHERE w.is_new AND w.status = 'received'
-    WINDOW o AS (PARTITION BY w.purse_id ORDER BY w.batch_id, w.term_seq)),
+    WHERE w.is_new AND w.status = 'received'),
+r AS (
+    SELECT r0.*, card_counter < want_counter AS late,
+        -- the balance the previous record that was not late left on the card (late ones leave none)
+        COALESCE(LAG(balance_after) OVER (PARTITION BY purse_id, card_counter < want_counter
+                                          ORDER BY batch_id, term_seq), host_balance) AS want_before
+    FROM r0),
 bad AS (
     SELECT purse_id FROM r
-    WHERE kind <> 1 OR flags & %(offline)s <> 0 OR card_counter <> want_counter OR balance_before <> want_before
+    WHERE kind <> 1 OR flags & %(offline)s <> 0
+       OR (card_counter = want_counter AND balance_before <> want_before)
        OR EXISTS (SELECT 1 FROM accounts_blocklistentry e WHERE e.card_no = r.card_no)
     UNION
     -- the purse's ledger balance covers the group's charges (summed per purse, then one look-up)
@@ -210,8 +225,24 @@ bad AS (
     JOIN accounts_ledgeraccount a ON a.id = s.account_id WHERE s.spent > a.balance
     UNION
     SELECT r.purse_id FROM r JOIN accounts_card c ON c.purse_id = r.purse_id
-    WHERE EXISTS (SELECT 1 FROM terminals_record x WHERE x.card_no = c.card_no AND x.status = 'received'))
-INSERT INTO ingest_fast SELECT DISTINCT purse_id, account_id FROM r WHERE purse_id NOT IN (SELECT purse_id FROM bad)
+    WHERE EXISTS (SELECT 1 FROM terminals_record x WHERE x.card_no = c.card_no AND x.status = 'received')),
+fast AS (SELECT * FROM r WHERE purse_id NOT IN (SELECT purse_id FROM bad)),
+odd AS (INSERT INTO ingest_odd SELECT seq, late, want_counter, want_before FROM fast
+        WHERE card_counter <> want_counter RETURNING 1)
+INSERT INTO ingest_fast SELECT purse_id, account_id, bool_and(late) FROM fast GROUP BY purse_id, account_id
+"""
+
+# The card-vs-account flags of the records the intake posts with a counter gap, as batch_post
+# raises them (after the records are stored: a flag names its record).
+_FLAGS = """
+INSERT INTO terminals_cardflag (card_no, record_id, kind, expected, actual, at, resolution)
+SELECT w.card_no, r.id, k.kind, k.expected, k.actual, %(now)s, ''
+FROM ingest_odd o JOIN ingest_work w ON w.seq = o.seq
+JOIN terminals_record r ON r.terminal_id = w.terminal_id AND r.term_seq = w.term_seq
+CROSS JOIN LATERAL (VALUES (1, 'counter_gap', o.want_counter::bigint, w.card_counter::bigint),
+                           (2, 'balance', o.want_before, w.balance_before)) k(n, kind, expected, actual)
+WHERE NOT o.late AND (k.n = 1 OR w.balance_before <> o.want_before)
+ORDER BY w.batch_id, w.term_seq, k.n
 """
 
 # R-DUP-1 as batch_post applies it: the previous charge of the same card at the same terminal
@@ -244,7 +275,8 @@ INSERT INTO terminals_record (terminal_id, term_seq, batch_id, card_no, card_typ
 SELECT terminal_id, term_seq, batch_id, card_no, card_type, kind, card_counter, flags, base_amount, surcharge,
     balance_before, balance_after, time, operator_no, raw,
     CASE WHEN fast THEN 'posted' ELSE status END,
-    to_jsonb(CASE WHEN dup THEN problems || ARRAY['suspected_duplicate'] ELSE problems END),
+    -- in batch_post's order: the intake's problems, then R-DUP-1, then late (NULL arrays add nothing)
+    to_jsonb(problems || CASE WHEN dup THEN ARRAY['suspected_duplicate'] END || CASE WHEN late THEN ARRAY['late_record'] END),
     merchant_id,
     CASE WHEN fast THEN %(journal)s::bigint END, CASE WHEN fast THEN %(now)s::timestamptz END,
     CASE WHEN fast THEN %(day)s::date END,
@@ -256,8 +288,9 @@ SELECT terminal_id, term_seq, batch_id, card_no, card_type, kind, card_counter, 
 FROM (SELECT w.terminal_id, w.term_seq, w.batch_id, w.card_no, w.card_type, w.kind, w.card_counter, w.flags,
           w.base_amount, w.surcharge, w.balance_before, w.balance_after, w.time, w.operator_no, w.raw, w.status,
           w.problems, w.merchant_id, w.merchant_kind,
-          w.status = 'received' AND f.purse_id IS NOT NULL AS fast, d.seq IS NOT NULL AS dup
+          w.status = 'received' AND f.purse_id IS NOT NULL AS fast, d.seq IS NOT NULL AS dup, o.late IS TRUE AS late
       FROM ingest_work w LEFT JOIN ingest_fast f ON f.purse_id = w.purse_id LEFT JOIN ingest_dup d ON d.seq = w.seq
+      LEFT JOIN ingest_odd o ON o.seq = w.seq
       WHERE w.is_new) x
 ORDER BY terminal_id, term_seq
 """
@@ -274,8 +307,14 @@ SELECT (SELECT id FROM accounts_ledgeraccount WHERE kind = 'surcharge'),
 FROM w HAVING SUM(CASE WHEN merchant_kind = %(dining)s THEN surcharge ELSE 0 END) <> 0
 """
 
-_STATES_SQL = f"""SELECT DISTINCT ON (purse_id) purse_id, card_counter + 1, balance_after FROM {_FASTW} w
-                  ORDER BY purse_id, batch_id DESC, term_seq DESC"""
+# The card state each purse posted here ends on: after its last record that was not late, or
+# as it was (the card was only seen).
+_STATES_SQL = f"""(SELECT DISTINCT ON (purse_id) purse_id, card_counter + 1, balance_after FROM {_FASTW} w
+                   WHERE NOT EXISTS (SELECT 1 FROM ingest_odd o WHERE o.seq = w.seq AND o.late)
+                   ORDER BY purse_id, batch_id DESC, term_seq DESC)
+                  UNION ALL
+                  SELECT f.purse_id, p.card_counter, p.card_balance FROM ingest_fast f
+                  JOIN accounts_purse p ON p.id = f.purse_id WHERE f.all_late"""
 
 _BATCHES = """
 WITH c AS (
@@ -334,7 +373,7 @@ def _batches_intake(items: list[BatchIn], *, post: bool) -> list[IntakeResult]:
             cur.execute(sql)
         # Several groups may run in one transaction (tests): start from empty tables.
         # (ON COMMIT DELETE ROWS empties them at commit; a DELETE of an empty table costs nothing.)
-        for table in ("ingest_stage", "ingest_work", "ingest_fast", "ingest_dup", "ingest_conflicts"):
+        for table in ("ingest_stage", "ingest_work", "ingest_fast", "ingest_odd", "ingest_dup", "ingest_conflicts"):
             cur.execute(f"DELETE FROM {table}")
         # A terminal's batches are taken in turn: its row is locked until commit (ids in order).
         cur.execute("SELECT id, ack_upto FROM terminals_terminal WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
@@ -379,7 +418,12 @@ def _batches_intake(items: list[BatchIn], *, post: bool) -> list[IntakeResult]:
         cur.execute(_INSERT, {"journal": journal_id, "now": now, "day": day, "dining": MerchantKind.DINING})
         cur.execute(_CONFLICTS, {"now": now})
         if journal_id is not None:
+            cur.execute(_FLAGS, {"now": now})
             purses_card_state_post(states_sql=_STATES_SQL, seen_at=now)
+            cur.execute("SELECT DISTINCT w.card_no FROM ingest_odd o JOIN ingest_work w ON w.seq = o.seq WHERE o.late")
+            late_cards = [c for c, in cur.fetchall()]
+            if late_cards:
+                cardflags_resolve_filled(card_nos=late_cards, now=now)
             # Last, so the hot accounts' rows stay locked only for the commit.
             journal_lines_post(journal_id=journal_id, lines_sql=_LINES_SQL,
                                params={"dining": MerchantKind.DINING})

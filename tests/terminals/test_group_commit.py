@@ -127,15 +127,16 @@ def test_replay_after_a_group_commit_is_idempotent(gateway, vterm, funded_card, 
 
 
 def test_batch_the_intake_cannot_post_goes_to_the_worker(worker, gateway, vterm, funded_card, rates):  # noqa: F811
-    """A card that skipped counter values (a terminal that was offline has the missing ones) needs
-    batch_post's card-vs-account rules: the intake stores it received, the ACK comes at once, the
-    Celery worker posts it with its flag. A clean card in the same batch is posted by the intake."""
+    """A card whose balance differs from the host's with no counter gap to explain it may have to
+    be frozen (R-FREEZE-1): batch_post's rules. The intake stores it received, the ACK comes at
+    once, the Celery worker posts it with its flag. A clean card in the same batch is posted by
+    the intake."""
     vt = vterm(MerchantKind.RETAIL)
     gap, clean = funded_card(10_000), funded_card(10_000)
 
     async def go():
         await vt.connect("127.0.0.1", gateway.port)
-        purchase(vt, gap, 100, 5, 10_000)  # the host expects counter 0
+        purchase(vt, gap, 100, 0, 10_050)  # the host expects a balance of 10,000
         purchase(vt, clean, 100, 0, 10_000)
         [ack] = await vt.upload()
         await vt.close()
@@ -147,7 +148,7 @@ def test_batch_the_intake_cannot_post_goes_to_the_worker(worker, gateway, vterm,
     assert wait_posted([ack_batch.pk for ack_batch in Batch.objects.all()])
     rec = Record.objects.get(card_no=gap.card_no)
     assert rec.status == "posted" and rec.journal.source.startswith("batch")
-    assert CardFlag.objects.filter(record=rec, kind="counter_gap").exists()
+    assert CardFlag.objects.filter(record=rec, kind="balance").exists()
     assert Purse.objects.get(pk=gap.purse_id).account.balance == 9_900
     assert ledger_check() == []
 

@@ -1,0 +1,162 @@
+"""Issue 11: the intake posts records that arrive out of the card's order (a card used at two
+terminals, the later terminal uploading first) itself, with the flags batch_post would raise
+(R-FREEZE-1's card-vs-account rules), instead of leaving the purse to the Celery path."""
+
+import random
+import time
+
+import pytest
+
+from accounts.ledger import ledger_check
+from accounts.models import Card, Purse
+from merchants.models import MerchantKind
+from terminals import wire as P
+from terminals.ingest.intake import BatchIn, batch_intake, batches_intake
+from terminals.ingest.posting import batch_post
+from terminals.models import CardFlag, PostingSettings, Record
+
+pytestmark = pytest.mark.django_db
+
+
+class Cards:
+    """What each card itself holds (counter, balance): it travels with the card between terminals."""
+
+    def __init__(self):
+        self.state = {}
+
+    def add(self, card):
+        self.state[card.card_no] = [0, card.purse.card_balance]
+        return card
+
+    def purchase(self, terminal_seq, card, base, at, surcharge=0):
+        counter, bal = self.state[card.card_no]
+        self.state[card.card_no] = [counter + 1, bal - base - surcharge]
+        return P.Record(term_seq=terminal_seq, card_no=card.card_no, card_type=card.card_type, kind=1,
+                        card_counter=counter, base_amount=base, surcharge=surcharge, balance_before=bal,
+                        balance_after=bal - base - surcharge, time=at)
+
+
+def _flags(card):
+    return sorted((f.record.term_seq, f.record.terminal_id, f.kind, f.expected, f.actual, f.resolved_at is not None)
+                  for f in CardFlag.objects.filter(card_no=card.card_no).select_related("record"))
+
+
+def test_r_freeze_1_a_card_used_at_two_terminals_uploaded_out_of_order_is_posted_at_intake(
+        make_terminal, funded_card, rates):
+    """Bought at A, then at B; B uploads first: a counter gap (and the balance it explains) is
+    flagged, A's record arrives late and closes both flags. The intake posts both, nothing is
+    left to the worker, and the card is not frozen (R-FREEZE-1: the gap explains the difference)."""
+    PostingSettings.objects.create(mismatch_fen=0, mismatch_days=3)
+    (a, _), (b, _) = make_terminal(MerchantKind.RETAIL), make_terminal(MerchantKind.RETAIL)
+    cards = Cards()
+    card = cards.add(funded_card(10_000))
+    now = int(time.time())
+    at_a = cards.purchase(1, card, 300, now)
+    at_b = cards.purchase(1, card, 200, now + 60)
+    first = batch_intake(terminal_id=b.pk, batch_no=1, msg_seq=1, raw_frame=b"", records=[at_b])
+    assert first.to_post == 0
+    assert _flags(card) == [(1, b.pk, "balance", 10_000, 9_700, False), (1, b.pk, "counter_gap", 0, 1, False)]
+    purse = Purse.objects.get(pk=card.purse_id)
+    assert (purse.card_counter, purse.card_balance, purse.account.balance) == (2, 9_500, 9_800)
+    late = batch_intake(terminal_id=a.pk, batch_no=1, msg_seq=1, raw_frame=b"", records=[at_a])
+    assert late.to_post == 0
+    rec = Record.objects.get(terminal=a)
+    assert rec.status == "posted" and rec.problems == ["late_record"] and rec.merchant_amount == 300
+    assert [f[-1] for f in _flags(card)] == [True, True]
+    purse.refresh_from_db()
+    assert (purse.card_counter, purse.card_balance, purse.account.balance) == (2, 9_500, 9_500)
+    assert Card.objects.get(pk=card.pk).status == "active"
+    assert ledger_check() == []
+
+
+def test_r_freeze_1_a_balance_difference_without_a_gap_is_left_to_batch_post_which_freezes(
+        make_terminal, funded_card, rates):
+    PostingSettings.objects.create(mismatch_fen=0, mismatch_days=3)
+    till, _ = make_terminal(MerchantKind.RETAIL)
+    cards = Cards()
+    card = cards.add(funded_card(10_000))
+    cards.state[card.card_no][1] += 50  # the card says 5 jiao more than the host
+    res = batch_intake(terminal_id=till.pk, batch_no=1, msg_seq=1, raw_frame=b"",
+                       records=[cards.purchase(1, card, 100, int(time.time()))])
+    assert res.to_post == 1
+    batch_post(res.batch_id)
+    assert Card.objects.get(pk=card.pk).status == "frozen"
+
+
+def _scenario(seed):
+    """A random lunch: purchases by a few cards at a few terminals (sometimes the same amount
+    twice within a minute, R-DUP-1; sometimes a card whose balance disagrees), uploaded as
+    groups of batches of distinct terminals in a random order of terminals."""
+    rng = random.Random(seed)
+    n_terms, n_cards = rng.randint(2, 4), rng.randint(1, 3)
+    events, t = [], 0
+    for _ in range(rng.randint(4, 14)):
+        t += rng.choice([1, 5, 30, 90])
+        if rng.random() < 0.08:
+            events.append(("tamper", rng.randrange(n_cards), 0, t))
+        else:
+            events.append(("buy", rng.randrange(n_cards), rng.choice([150, 150, 400, 650]), t))
+        # now and then some terminals upload what they hold
+        if rng.random() < 0.35:
+            events.append(("upload", rng.sample(range(n_terms), rng.randint(1, n_terms)), 0, t))
+    events.append(("upload", list(range(n_terms)), 0, t))
+    where = [rng.randrange(n_terms) for _ in events]
+    return n_terms, n_cards, events, where
+
+
+def _run(seed, *, at_intake, make_terminal, funded_card):
+    n_terms, n_cards, events, where = _scenario(seed)
+    terms = [make_terminal(MerchantKind.DINING if i % 2 else MerchantKind.RETAIL)[0] for i in range(n_terms)]
+    cards = Cards()
+    card_objs = [cards.add(funded_card(20_000, card_type=(1, 3)[i % 2])) for i in range(n_cards)]
+    held = {i: [] for i in range(n_terms)}
+    seqs, batch_nos = [0] * n_terms, [0] * n_terms
+    start = int(time.time()) + 1  # after the terminals were assigned
+    for (what, arg, amount, t), ti in zip(events, where):
+        if what == "tamper":
+            cards.state[card_objs[arg].card_no][1] += 20
+        elif what == "buy":
+            seqs[ti] += 1
+            card = card_objs[arg]
+            surcharge = amount * 15 // 100 if card.card_type == 3 and ti % 2 else 0
+            held[ti].append(cards.purchase(seqs[ti], card, amount, start + t, surcharge=surcharge))
+        else:
+            items = []
+            for i in arg:
+                if held[i]:
+                    batch_nos[i] += 1
+                    body = P.TxnBatch(batch_no=batch_nos[i], records=held[i]).encode()
+                    items.append(BatchIn(terms[i].pk, batch_nos[i], batch_nos[i], b"", body))
+                    held[i] = []
+            if not items:
+                continue
+            if at_intake:
+                for res in batches_intake(items):
+                    if res.to_post:
+                        batch_post(res.batch_id)
+            else:
+                for item in items:  # one by one, each posted by batch_post before the next arrives
+                    batch_post(batches_intake([item], post=False)[0].batch_id)
+    index = {t.pk: i for i, t in enumerate(terms)}
+    records = sorted((index[r.terminal_id], r.term_seq, r.status, sorted(r.problems), r.merchant_amount,
+                      r.surcharge_amount, r.held_amount) for r in Record.objects.filter(terminal__in=terms))
+    flags = sorted((index[f.record.terminal_id], f.record.term_seq, f.kind, f.expected, f.actual,
+                    f.resolved_at is not None)
+                   for f in CardFlag.objects.filter(record__terminal__in=terms).select_related("record"))
+    purses = [(p.card_counter, p.card_balance, p.account.balance, c.status)
+              for c in Card.objects.filter(pk__in=[c.pk for c in card_objs]).order_by("pk")
+              for p in [Purse.objects.select_related("account").get(pk=c.purse_id)]]
+    return records, flags, purses
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_intake_posts_out_of_order_cards_exactly_as_batch_post_would(seed, make_terminal, funded_card, rates):
+    """Random interleavings of cards over terminals, once through the intake's posting (groups
+    of batches) and once with every batch left to batch_post as it arrives: the same statuses,
+    problems (late_record, R-DUP-1), splits (R-SUR-1), flags (open or closed), card states and
+    balances."""
+    PostingSettings.objects.create(mismatch_fen=30, mismatch_days=3)
+    at_intake = _run(seed, at_intake=True, make_terminal=make_terminal, funded_card=funded_card)
+    by_worker = _run(seed, at_intake=False, make_terminal=make_terminal, funded_card=funded_card)
+    assert at_intake == by_worker
+    assert ledger_check() == []
