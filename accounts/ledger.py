@@ -225,6 +225,19 @@ def purses_card_state_post(*, states_sql: str, params=(), seen_at) -> int:
         return cur.rowcount
 
 
+def purses_pending_spend(*, amounts_sql: str, params=()) -> int:
+    """Take what pending-credit deposits wrote to the cards from the purses' pending credit
+    (过渡余额): ``amounts_sql`` is a SELECT of (purse_id, amount). The caller holds the purses'
+    locks and has checked that the pending credit covers the amounts."""
+    with connection.cursor() as cur:
+        cur.execute(
+            f"""UPDATE accounts_purse p SET pending = p.pending - v.amount
+                FROM ({amounts_sql}) v(id, amount) WHERE p.id = v.id""",
+            params,
+        )
+        return cur.rowcount
+
+
 def purses_lock(*, ids_sql: str, params=()) -> int:
     """Lock the purses named by ``ids_sql`` (a SELECT of purse ids) in id order, the order every
     writer takes them in (purses, then accounts)."""

@@ -20,8 +20,15 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.errors import InsufficientFunds
-from accounts.ledger import journal_lines_post, journal_open, purses_card_state_post, purses_lock
+from accounts.ledger import (
+    journal_lines_post,
+    journal_open,
+    purses_card_state_post,
+    purses_lock,
+    purses_pending_spend,
+)
 from accounts.models import Journal
+from accounts.timeutil import business_day
 from merchants.models import MerchantKind
 
 from .. import wire as protocol
@@ -111,9 +118,10 @@ _TEMP = (
     # The purses the intake posts itself (few rows), and its records that R-DUP-1 lists.
     "CREATE TEMP TABLE IF NOT EXISTS ingest_fast (purse_id bigint PRIMARY KEY, account_id bigint, all_late boolean)"
     " ON COMMIT DELETE ROWS",
-    # Its records off the card's running order: late (below the counter expected) or after a gap.
+    # Its records off the card's running order (late: below the counter expected; or after a gap),
+    # and its offline purchases outside an authorised period (held).
     """CREATE TEMP TABLE IF NOT EXISTS ingest_odd (seq bigint PRIMARY KEY, late boolean, want_counter bigint,
-        want_before bigint) ON COMMIT DELETE ROWS""",
+        want_before bigint, held boolean) ON COMMIT DELETE ROWS""",
     "CREATE TEMP TABLE IF NOT EXISTS ingest_dup (seq bigint PRIMARY KEY) ON COMMIT DELETE ROWS",
     "CREATE TEMP TABLE IF NOT EXISTS ingest_conflicts (batch_id bigint) ON COMMIT DELETE ROWS",
 )
@@ -190,9 +198,11 @@ CROSS JOIN LATERAL (SELECT array_remove(ARRAY[
   ]::text[], NULL) AS problems OFFSET 0) p  -- OFFSET 0: evaluated once, not again for the status
 """
 
-# Purses whose new records the intake posts itself: every received record of the purse in the
-# group is an online purchase, the host balance covers them all, no card of the purse waits for
-# the Celery path (order), and no card was ever on the block list. The card state is followed as
+# Purses whose new records the intake posts itself: the host balance covers every purchase at
+# its turn (cash deposits add to it), the pending credit covers the pending-credit deposits, every
+# cash deposit names a cashier with a cash account, no card of the purse waits for the Celery path
+# (order), and no card was ever on the block list. An offline purchase outside an authorised
+# period is posted held (R-TERM-2), as batch_post does. The card state is followed as
 # batch_post follows it, record after record: the host expects the card's next counter (one past
 # the highest seen) and the balance the last record in counter order left. A record below that
 # counter is late (posted, the card state stays, the gap flags it fills are closed); one above it
@@ -201,12 +211,17 @@ CROSS JOIN LATERAL (SELECT array_remove(ARRAY[
 # and any other case, goes to batch_post, which knows every case; the outcome is the same either way.
 _FAST = """
 WITH r0 AS (
-    SELECT w.seq, w.batch_id, w.term_seq, w.purse_id, w.card_no, w.kind, w.flags, w.card_counter, w.balance_before,
-        w.balance_after, w.base_amount, w.surcharge, p.account_id, p.card_balance AS host_balance,
-        GREATEST(p.card_counter, MAX(w.card_counter + 1) OVER (PARTITION BY w.purse_id ORDER BY w.batch_id, w.term_seq
-                 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)) AS want_counter
+    SELECT w.seq, w.batch_id, w.term_seq, w.terminal_id, w.time, w.purse_id, w.card_no, w.kind, w.flags,
+        w.operator_no, w.card_counter, w.balance_before, w.balance_after, w.base_amount, w.surcharge, p.account_id,
+        p.card_balance AS host_balance, p.pending,
+        GREATEST(p.card_counter, MAX(w.card_counter + 1) OVER (o ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING))
+            AS want_counter,
+        -- what the purse account gained so far in the group (purchases take, cash deposits give)
+        SUM(CASE WHEN w.kind = 1 THEN -(w.base_amount + w.surcharge) WHEN w.operator_no <> 0 THEN w.base_amount
+                 ELSE 0 END) OVER o AS gained
     FROM ingest_work w JOIN accounts_purse p ON p.id = w.purse_id
-    WHERE w.is_new AND w.status = 'received'),
+    WHERE w.is_new AND w.status = 'received'
+    WINDOW o AS (PARTITION BY w.purse_id ORDER BY w.batch_id, w.term_seq)),
 r AS (
     SELECT r0.*, card_counter < want_counter AS late,
         -- the balance the previous record that was not late left on the card (late ones leave none)
@@ -215,21 +230,34 @@ r AS (
     FROM r0),
 bad AS (
     SELECT purse_id FROM r
-    WHERE kind <> 1 OR flags & %(offline)s <> 0
-       OR (card_counter = want_counter AND balance_before <> want_before)
+    WHERE (card_counter = want_counter AND balance_before <> want_before)
        OR EXISTS (SELECT 1 FROM accounts_blocklistentry e WHERE e.card_no = r.card_no)
+       OR (kind = 2 AND operator_no <> 0 AND NOT EXISTS (
+               SELECT 1 FROM accounts_ledgeraccount c WHERE c.kind = 'cash' AND c.operator_id = r.operator_no))
     UNION
-    -- the purse's ledger balance covers the group's charges (summed per purse, then one look-up)
-    SELECT s.purse_id FROM (SELECT purse_id, account_id, SUM(base_amount + surcharge) AS spent FROM r
-                            GROUP BY purse_id, account_id) s
-    JOIN accounts_ledgeraccount a ON a.id = s.account_id WHERE s.spent > a.balance
+    -- the purse's ledger balance covers each purchase at its turn (the lowest point of the group,
+    -- then one look-up per purse), and its pending credit the pending-credit deposits
+    SELECT s.purse_id FROM (SELECT purse_id, account_id, MIN(gained) AS low,
+                                   SUM(base_amount) FILTER (WHERE kind = 2 AND operator_no = 0) AS from_pending,
+                                   MIN(pending) AS pending
+                            FROM r GROUP BY purse_id, account_id) s
+    JOIN accounts_ledgeraccount a ON a.id = s.account_id WHERE a.balance + s.low < 0 OR s.from_pending > s.pending
     UNION
     SELECT r.purse_id FROM r JOIN accounts_card c ON c.purse_id = r.purse_id
     WHERE EXISTS (SELECT 1 FROM terminals_record x WHERE x.card_no = c.card_no AND x.status = 'received')),
 fast AS (SELECT * FROM r WHERE purse_id NOT IN (SELECT purse_id FROM bad)),
-odd AS (INSERT INTO ingest_odd SELECT seq, late, want_counter, want_before FROM fast
-        WHERE card_counter <> want_counter RETURNING 1)
-INSERT INTO ingest_fast SELECT purse_id, account_id, bool_and(late) FROM fast GROUP BY purse_id, account_id
+odd AS (INSERT INTO ingest_odd
+        SELECT seq, late, want_counter, want_before, held FROM (
+            SELECT fast.*, kind = 1 AND flags & %(offline)s <> 0 AND NOT EXISTS (
+                SELECT 1 FROM terminals_offlineauthorisation o WHERE o.terminal_id = fast.terminal_id
+                AND o.valid_from <= fast.time AND fast.time < o.valid_to) AS held FROM fast) f
+        WHERE card_counter <> want_counter OR held RETURNING 1),
+ins AS (INSERT INTO ingest_fast SELECT purse_id, account_id, bool_and(late) FROM fast GROUP BY purse_id, account_id
+        RETURNING 1)
+-- how many purses the intake posts, whether any money moves (pending-credit deposits move none),
+-- and whether pending credit is spent
+SELECT (SELECT COUNT(*) FROM ins), EXISTS (SELECT 1 FROM fast WHERE kind = 1 OR operator_no <> 0),
+       EXISTS (SELECT 1 FROM fast WHERE kind = 2 AND operator_no = 0)
 """
 
 # The card-vs-account flags of the records the intake posts with a counter gap, as batch_post
@@ -241,7 +269,7 @@ FROM ingest_odd o JOIN ingest_work w ON w.seq = o.seq
 JOIN terminals_record r ON r.terminal_id = w.terminal_id AND r.term_seq = w.term_seq
 CROSS JOIN LATERAL (VALUES (1, 'counter_gap', o.want_counter::bigint, w.card_counter::bigint),
                            (2, 'balance', o.want_before, w.balance_before)) k(n, kind, expected, actual)
-WHERE NOT o.late AND (k.n = 1 OR w.balance_before <> o.want_before)
+WHERE NOT o.late AND w.card_counter <> o.want_counter AND (k.n = 1 OR w.balance_before <> o.want_before)
 ORDER BY w.batch_id, w.term_seq, k.n
 """
 
@@ -251,7 +279,7 @@ _DUP = f"""
 WITH f AS (
     SELECT w.seq, w.terminal_id, w.card_no, w.base_amount, w.time,
         LAG(w.base_amount) OVER o AS prev_base, LAG(w.time) OVER o AS prev_time
-    FROM {_FASTW} w
+    FROM {_FASTW} w WHERE w.kind = 1
     WINDOW o AS (PARTITION BY w.terminal_id, w.card_no ORDER BY w.batch_id, w.term_seq))
 INSERT INTO ingest_dup SELECT f.seq
 FROM f JOIN terminals_terminal t ON t.id = f.terminal_id
@@ -274,37 +302,53 @@ INSERT INTO terminals_record (terminal_id, term_seq, batch_id, card_no, card_typ
     journal_id, posted_at, business_day, merchant_amount, surcharge_amount, held_amount)
 SELECT terminal_id, term_seq, batch_id, card_no, card_type, kind, card_counter, flags, base_amount, surcharge,
     balance_before, balance_after, time, operator_no, raw,
-    CASE WHEN fast THEN 'posted' ELSE status END,
-    -- in batch_post's order: the intake's problems, then R-DUP-1, then late (NULL arrays add nothing)
-    to_jsonb(problems || CASE WHEN dup THEN ARRAY['suspected_duplicate'] END || CASE WHEN late THEN ARRAY['late_record'] END),
+    CASE WHEN NOT fast THEN status WHEN held THEN 'held' ELSE 'posted' END,
+    -- in batch_post's order: the intake's problems, held (R-TERM-2), R-DUP-1, late (NULL arrays add nothing)
+    to_jsonb(problems || CASE WHEN held THEN ARRAY['offline_unauthorised'] END
+             || CASE WHEN dup THEN ARRAY['suspected_duplicate'] END || CASE WHEN late THEN ARRAY['late_record'] END),
     merchant_id,
     CASE WHEN fast THEN %(journal)s::bigint END, CASE WHEN fast THEN %(now)s::timestamptz END,
     CASE WHEN fast THEN %(day)s::date END,
-    -- the stored split, as posting._split decides it: a dining merchant's surcharge is the
-    -- catering centre's (R-SUR-1), elsewhere the whole charge is the merchant's (R-SUR-2)
-    CASE WHEN NOT fast THEN 0 WHEN merchant_kind = %(dining)s THEN base_amount ELSE base_amount + surcharge END,
-    CASE WHEN fast AND merchant_kind = %(dining)s THEN surcharge ELSE 0 END,
-    0
+    -- the stored split of a purchase, as posting._split decides it: a dining merchant's surcharge
+    -- is the catering centre's (R-SUR-1), elsewhere the whole charge is the merchant's (R-SUR-2);
+    -- held, all of it waits in suspense (R-TERM-2)
+    CASE WHEN NOT fast OR kind <> 1 OR held THEN 0 WHEN merchant_kind = %(dining)s THEN base_amount
+         ELSE base_amount + surcharge END,
+    CASE WHEN fast AND kind = 1 AND NOT held AND merchant_kind = %(dining)s THEN surcharge ELSE 0 END,
+    CASE WHEN fast AND held THEN base_amount + surcharge ELSE 0 END
 FROM (SELECT w.terminal_id, w.term_seq, w.batch_id, w.card_no, w.card_type, w.kind, w.card_counter, w.flags,
           w.base_amount, w.surcharge, w.balance_before, w.balance_after, w.time, w.operator_no, w.raw, w.status,
           w.problems, w.merchant_id, w.merchant_kind,
-          w.status = 'received' AND f.purse_id IS NOT NULL AS fast, d.seq IS NOT NULL AS dup, o.late IS TRUE AS late
+          w.status = 'received' AND f.purse_id IS NOT NULL AS fast, d.seq IS NOT NULL AS dup, o.late IS TRUE AS late,
+          o.held IS TRUE AS held
       FROM ingest_work w LEFT JOIN ingest_fast f ON f.purse_id = w.purse_id LEFT JOIN ingest_dup d ON d.seq = w.seq
       LEFT JOIN ingest_odd o ON o.seq = w.seq
       WHERE w.is_new) x
 ORDER BY terminal_id, term_seq
 """
 
+# The journal's lines, debit positive, as batch_post books them: a purchase leaves the purse
+# for the merchant's payable (and the catering centre's surcharge account, R-SUR-1), or for
+# suspense when held (R-TERM-2); a cash deposit moves the cashier's cash on hand into the purse;
+# a pending-credit deposit moves nothing (the money is in the purse already).
 _LINES_SQL = f"""
-WITH w AS MATERIALIZED {_FASTW}
-SELECT fast_account_id, SUM(base_amount + surcharge) FROM w GROUP BY 1
+WITH w AS MATERIALIZED (SELECT fw.*, o.held IS TRUE AS held FROM {_FASTW} fw LEFT JOIN ingest_odd o ON o.seq = fw.seq),
+p AS (SELECT * FROM w WHERE kind = 1 AND NOT held)
+SELECT fast_account_id, SUM(CASE WHEN kind = 1 THEN base_amount + surcharge WHEN operator_no <> 0 THEN -base_amount
+                                 ELSE 0 END) FROM w GROUP BY 1
 UNION ALL
 SELECT payable_account_id, -SUM(CASE WHEN merchant_kind = %(dining)s THEN base_amount ELSE base_amount + surcharge END)
-FROM w GROUP BY 1
+FROM p GROUP BY 1
 UNION ALL
 SELECT (SELECT id FROM accounts_ledgeraccount WHERE kind = 'surcharge'),
        -SUM(CASE WHEN merchant_kind = %(dining)s THEN surcharge ELSE 0 END)
-FROM w HAVING SUM(CASE WHEN merchant_kind = %(dining)s THEN surcharge ELSE 0 END) <> 0
+FROM p HAVING SUM(CASE WHEN merchant_kind = %(dining)s THEN surcharge ELSE 0 END) <> 0
+UNION ALL
+SELECT (SELECT id FROM accounts_ledgeraccount WHERE kind = 'suspense'), -SUM(base_amount + surcharge)
+FROM w WHERE held HAVING COUNT(*) > 0
+UNION ALL
+SELECT c.id, SUM(w.base_amount) FROM w JOIN accounts_ledgeraccount c ON c.kind = 'cash' AND c.operator_id = w.operator_no
+WHERE w.kind = 2 AND w.operator_no <> 0 GROUP BY c.id
 """
 
 # The card state each purse posted here ends on: after its last record that was not late, or
@@ -315,6 +359,10 @@ _STATES_SQL = f"""(SELECT DISTINCT ON (purse_id) purse_id, card_counter + 1, bal
                   UNION ALL
                   SELECT f.purse_id, p.card_counter, p.card_balance FROM ingest_fast f
                   JOIN accounts_purse p ON p.id = f.purse_id WHERE f.all_late"""
+
+# What the pending-credit deposits took from each purse's pending credit (过渡余额).
+_PENDING_SQL = f"""SELECT purse_id, SUM(base_amount) FROM {_FASTW} w WHERE kind = 2 AND operator_no = 0
+                   GROUP BY purse_id"""
 
 _BATCHES = """
 WITH c AS (
@@ -407,23 +455,30 @@ def _batches_intake(items: list[BatchIn], *, post: bool) -> list[IntakeResult]:
                FROM STDIN""", buf)
         cur.execute(_WORK, {"known": protocol.FLAGS_KNOWN, "topup": MerchantKind.TOPUP, "tids": tids})
         journal_id = day = None
+        fast = moves = from_pending = False
         if post:
             purses_lock(ids_sql="SELECT purse_id FROM ingest_work WHERE is_new AND status = 'received'")
             cur.execute(_FAST, {"offline": protocol.FLAG_OFFLINE})
-            if cur.rowcount:
+            fast, moves, from_pending = cur.fetchone()
+            if fast:
                 cur.execute(_DUP)
+                day = business_day(now)
+            if moves:
                 first, last = min(batch_of.values()), max(batch_of.values())
                 journal_id, day = journal_open(kind=Journal.Kind.PURCHASE, source=f"intake:{first}-{last}",
                                                reason=f"{len(items)} batch(es) posted at intake")
         cur.execute(_INSERT, {"journal": journal_id, "now": now, "day": day, "dining": MerchantKind.DINING})
         cur.execute(_CONFLICTS, {"now": now})
-        if journal_id is not None:
+        if fast:
             cur.execute(_FLAGS, {"now": now})
             purses_card_state_post(states_sql=_STATES_SQL, seen_at=now)
+            if from_pending:
+                purses_pending_spend(amounts_sql=_PENDING_SQL)
             cur.execute("SELECT DISTINCT w.card_no FROM ingest_odd o JOIN ingest_work w ON w.seq = o.seq WHERE o.late")
             late_cards = [c for c, in cur.fetchall()]
             if late_cards:
                 cardflags_resolve_filled(card_nos=late_cards, now=now)
+        if journal_id is not None:
             # Last, so the hot accounts' rows stay locked only for the commit.
             journal_lines_post(journal_id=journal_id, lines_sql=_LINES_SQL,
                                params={"dining": MerchantKind.DINING})

@@ -2,18 +2,22 @@
 terminals, the later terminal uploading first) itself, with the flags batch_post would raise
 (R-FREEZE-1's card-vs-account rules), instead of leaving the purse to the Celery path."""
 
+import datetime as dt
 import random
 import time
 
 import pytest
+from django.utils import timezone
 
 from accounts.ledger import ledger_check
-from accounts.models import Card, Purse
+from accounts.models import Card, LedgerAccount, Purse
+from accounts.services import cash_account_for
 from merchants.models import MerchantKind
 from terminals import wire as P
 from terminals.ingest.intake import BatchIn, batch_intake, batches_intake
 from terminals.ingest.posting import batch_post
 from terminals.models import CardFlag, PostingSettings, Record
+from terminals.services import offline_authorise
 
 pytestmark = pytest.mark.django_db
 
@@ -28,12 +32,19 @@ class Cards:
         self.state[card.card_no] = [0, card.purse.card_balance]
         return card
 
-    def purchase(self, terminal_seq, card, base, at, surcharge=0):
+    def purchase(self, terminal_seq, card, base, at, surcharge=0, flags=0):
         counter, bal = self.state[card.card_no]
         self.state[card.card_no] = [counter + 1, bal - base - surcharge]
         return P.Record(term_seq=terminal_seq, card_no=card.card_no, card_type=card.card_type, kind=1,
                         card_counter=counter, base_amount=base, surcharge=surcharge, balance_before=bal,
-                        balance_after=bal - base - surcharge, time=at)
+                        balance_after=bal - base - surcharge, time=at, flags=flags)
+
+    def deposit(self, terminal_seq, card, amount, at, operator_no):
+        counter, bal = self.state[card.card_no]
+        self.state[card.card_no] = [counter + 1, bal + amount]
+        return P.Record(term_seq=terminal_seq, card_no=card.card_no, card_type=card.card_type, kind=2,
+                        card_counter=counter, base_amount=amount, balance_before=bal, balance_after=bal + amount,
+                        time=at, operator_no=operator_no)
 
 
 def _flags(card):
@@ -85,41 +96,64 @@ def test_r_freeze_1_a_balance_difference_without_a_gap_is_left_to_batch_post_whi
 
 def _scenario(seed):
     """A random lunch: purchases by a few cards at a few terminals (sometimes the same amount
-    twice within a minute, R-DUP-1; sometimes a card whose balance disagrees), uploaded as
+    twice within a minute, R-DUP-1; sometimes offline, R-TERM-2; sometimes a card whose balance
+    disagrees), top-ups at terminal 0 (cash, pending credit, an unknown cashier), uploaded as
     groups of batches of distinct terminals in a random order of terminals."""
     rng = random.Random(seed)
-    n_terms, n_cards = rng.randint(2, 4), rng.randint(1, 3)
+    n_terms, n_cards = rng.randint(2, 5), rng.randint(1, 3)
     events, t = [], 0
-    for _ in range(rng.randint(4, 14)):
+    for _ in range(rng.randint(4, 16)):
         t += rng.choice([1, 5, 30, 90])
-        if rng.random() < 0.08:
+        roll = rng.random()
+        if roll < 0.06:
             events.append(("tamper", rng.randrange(n_cards), 0, t))
+        elif roll < 0.2:
+            events.append((rng.choice(["cash", "cash", "pending", "stranger"]), rng.randrange(n_cards),
+                           rng.choice([2_000, 6_000]), t))
         else:
-            events.append(("buy", rng.randrange(n_cards), rng.choice([150, 150, 400, 650]), t))
+            events.append(("offline" if rng.random() < 0.1 else "buy", rng.randrange(n_cards),
+                           rng.choice([150, 150, 400, 650, 9_000]), t))
         # now and then some terminals upload what they hold
         if rng.random() < 0.35:
             events.append(("upload", rng.sample(range(n_terms), rng.randint(1, n_terms)), 0, t))
     events.append(("upload", list(range(n_terms)), 0, t))
-    where = [rng.randrange(n_terms) for _ in events]
+    # top-ups at terminal 0 (the top-up point), purchases elsewhere (now and then at terminal 0 too)
+    where = [0 if e[0] in ("cash", "pending", "stranger") else rng.randrange(n_terms) for e in events]
     return n_terms, n_cards, events, where
 
 
-def _run(seed, *, at_intake, make_terminal, funded_card):
+KINDS = [MerchantKind.TOPUP, MerchantKind.RETAIL, MerchantKind.DINING, MerchantKind.DINING, MerchantKind.WATER]
+
+
+def _run(seed, *, at_intake, make_terminal, funded_card, cashier):
     n_terms, n_cards, events, where = _scenario(seed)
-    terms = [make_terminal(MerchantKind.DINING if i % 2 else MerchantKind.RETAIL)[0] for i in range(n_terms)]
+    terms = [make_terminal(KINDS[i])[0] for i in range(n_terms)]
+    now = timezone.now()
+    for t in terms[2::2]:  # these may trade offline (R-TERM-2); terminal 1 may not
+        offline_authorise(actor=cashier, terminal=t, valid_from=now - dt.timedelta(minutes=1),
+                          valid_to=now + dt.timedelta(hours=2), reason="test")
     cards = Cards()
-    card_objs = [cards.add(funded_card(20_000, card_type=(1, 3)[i % 2])) for i in range(n_cards)]
+    card_objs = [cards.add(funded_card(8_000, card_type=(1, 3)[i % 2])) for i in range(n_cards)]
+    Purse.objects.filter(pk=card_objs[0].purse_id).update(pending=5_000)  # a bank transfer waiting
+    cash0, suspense0 = _cash_and_suspense(cashier)
     held = {i: [] for i in range(n_terms)}
     seqs, batch_nos = [0] * n_terms, [0] * n_terms
     start = int(time.time()) + 1  # after the terminals were assigned
     for (what, arg, amount, t), ti in zip(events, where):
         if what == "tamper":
             cards.state[card_objs[arg].card_no][1] += 20
-        elif what == "buy":
-            seqs[ti] += 1
+        elif what in ("buy", "offline"):
             card = card_objs[arg]
-            surcharge = amount * 15 // 100 if card.card_type == 3 and ti % 2 else 0
-            held[ti].append(cards.purchase(seqs[ti], card, amount, start + t, surcharge=surcharge))
+            surcharge = amount * 15 // 100 if card.card_type == 3 and KINDS[ti] == MerchantKind.DINING else 0
+            if cards.state[card.card_no][1] < amount + surcharge:
+                continue  # the terminal refuses: the card does not hold enough
+            seqs[ti] += 1
+            held[ti].append(cards.purchase(seqs[ti], card, amount, start + t, surcharge=surcharge,
+                                           flags=P.FLAG_OFFLINE if what == "offline" else 0))
+        elif what in ("cash", "pending", "stranger"):
+            seqs[ti] += 1
+            operator = {"cash": cashier.pk, "pending": 0, "stranger": 987_654}[what]
+            held[ti].append(cards.deposit(seqs[ti], card_objs[arg], amount, start + t, operator))
         else:
             items = []
             for i in arg:
@@ -143,20 +177,29 @@ def _run(seed, *, at_intake, make_terminal, funded_card):
     flags = sorted((index[f.record.terminal_id], f.record.term_seq, f.kind, f.expected, f.actual,
                     f.resolved_at is not None)
                    for f in CardFlag.objects.filter(record__terminal__in=terms).select_related("record"))
-    purses = [(p.card_counter, p.card_balance, p.account.balance, c.status)
+    purses = [(p.card_counter, p.card_balance, p.pending, p.account.balance, c.status)
               for c in Card.objects.filter(pk__in=[c.pk for c in card_objs]).order_by("pk")
               for p in [Purse.objects.select_related("account").get(pk=c.purse_id)]]
-    return records, flags, purses
+    cash, suspense = _cash_and_suspense(cashier)
+    return records, flags, purses, cash - cash0, suspense - suspense0
 
 
-@pytest.mark.parametrize("seed", range(16))
-def test_intake_posts_out_of_order_cards_exactly_as_batch_post_would(seed, make_terminal, funded_card, rates):
+def _cash_and_suspense(cashier):
+    return (LedgerAccount.objects.get(kind="cash", operator=cashier).balance,
+            LedgerAccount.objects.get(kind="suspense").balance)
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_intake_posts_out_of_order_cards_exactly_as_batch_post_would(seed, make_terminal, funded_card, rates,
+                                                                      admin_user):
     """Random interleavings of cards over terminals, once through the intake's posting (groups
     of batches) and once with every batch left to batch_post as it arrives: the same statuses,
-    problems (late_record, R-DUP-1), splits (R-SUR-1), flags (open or closed), card states and
-    balances."""
+    problems (late_record, R-DUP-1, R-TERM-2's held offline records), splits (R-SUR-1), flags
+    (open or closed), card states, pending credit and balances (purses, cash on hand, suspense)."""
     PostingSettings.objects.create(mismatch_fen=30, mismatch_days=3)
-    at_intake = _run(seed, at_intake=True, make_terminal=make_terminal, funded_card=funded_card)
-    by_worker = _run(seed, at_intake=False, make_terminal=make_terminal, funded_card=funded_card)
+    cashier = admin_user
+    cash_account_for(cashier)
+    at_intake = _run(seed, at_intake=True, make_terminal=make_terminal, funded_card=funded_card, cashier=cashier)
+    by_worker = _run(seed, at_intake=False, make_terminal=make_terminal, funded_card=funded_card, cashier=cashier)
     assert at_intake == by_worker
     assert ledger_check() == []
