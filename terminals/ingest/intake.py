@@ -1,11 +1,12 @@
-"""Intake of TXN_BATCHes: store the frames and their records durably, post what needs no
-posting order, then the gateway ACKs (issue 11; docs/ingest.md).
+"""Intake of TXN_BATCHes: store the frames and their records durably, post them, then the
+gateway ACKs (issue 11; docs/ingest.md).
 
 One transaction per group of batches (the gateway's group commit; one batch per terminal in a
 group), with the terminal rows locked so a terminal's batches are taken in turn. Records are
 unpacked with struct and COPYed into a staging table; the checks that need no posting order
-(field values, arithmetic, card, type, surcharge, assignment) and the posting of the purses whose
-outcome needs nothing else are set-based SQL. A record whose number the host holds is a
+(field values, arithmetic, card, type, surcharge, assignment) and the posting (purchases, held
+offline purchases, top-ups, late records and counter gaps with their flags) are set-based SQL.
+What needs batch_post's rules (a freeze, a blocked card, a short balance) is left to it. A record whose number the host holds is a
 duplicate, and a duplicate whose bytes differ is kept as a conflict.
 """
 
