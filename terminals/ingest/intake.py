@@ -214,51 +214,62 @@ _FAST = """
 WITH r0 AS (
     SELECT w.seq, w.batch_id, w.term_seq, w.terminal_id, w.time, w.purse_id, w.card_no, w.kind, w.flags,
         w.operator_no, w.card_counter, w.balance_before, w.balance_after, w.base_amount, w.surcharge, p.account_id,
-        p.card_balance AS host_balance, p.pending,
-        GREATEST(p.card_counter, MAX(w.card_counter + 1) OVER (o ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING))
-            AS want_counter,
-        -- what the purse account gained so far in the group (purchases take, cash deposits give)
-        SUM(CASE WHEN w.kind = 1 THEN -(w.base_amount + w.surcharge) WHEN w.operator_no <> 0 THEN w.base_amount
-                 ELSE 0 END) OVER o AS gained
+        p.card_counter AS host_counter, p.card_balance AS host_balance, p.pending, s.gain,
+        -- the earlier record with the highest counter, with the balance it left (counter and
+        -- balance packed in one bigint: 16 and 32 bits on the wire): the last record that was not
+        -- late, as counters rise strictly from one such record to the next
+        MAX(w.card_counter::bigint << 32 | w.balance_after) OVER o AS top,
+        -- what the purse account gained before the record (purchases take, cash deposits give)
+        COALESCE(SUM(s.gain) OVER o, 0) AS gained_before
     FROM ingest_work w JOIN accounts_purse p ON p.id = w.purse_id
+    CROSS JOIN LATERAL (SELECT CASE WHEN w.kind = 1 THEN -(w.base_amount + w.surcharge)
+                                    WHEN w.operator_no <> 0 THEN w.base_amount ELSE 0 END AS gain) s
     WHERE w.is_new AND w.status = 'received'
-    WINDOW o AS (PARTITION BY w.purse_id ORDER BY w.batch_id, w.term_seq)),
-r AS (
-    SELECT r0.*, card_counter < want_counter AS late,
-        -- the balance the previous record that was not late left on the card (late ones leave none)
-        COALESCE(LAG(balance_after) OVER (PARTITION BY purse_id, card_counter < want_counter
-                                          ORDER BY batch_id, term_seq), host_balance) AS want_before
+    -- one frame for both, so one window pass over one sort
+    WINDOW o AS (PARTITION BY w.purse_id ORDER BY w.batch_id, w.term_seq
+                 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)),
+r1 AS (
+    SELECT r0.*, gained_before + gain AS gained, GREATEST(host_counter, (top >> 32) + 1) AS want_counter,
+        CASE WHEN top >> 32 >= host_counter THEN top & 4294967295 ELSE host_balance END AS want_before
     FROM r0),
-bad AS (
-    SELECT purse_id FROM r
-    WHERE (card_counter = want_counter AND balance_before <> want_before)
-       OR EXISTS (SELECT 1 FROM accounts_blocklistentry e WHERE e.card_no = r.card_no)
-       OR (kind = 2 AND operator_no <> 0 AND NOT EXISTS (
-               SELECT 1 FROM accounts_ledgeraccount c WHERE c.kind = 'cash' AND c.operator_id = r.operator_no))
-    UNION
-    -- the purse's ledger balance covers each purchase at its turn (the lowest point of the group,
-    -- then one look-up per purse), and its pending credit the pending-credit deposits
-    SELECT s.purse_id FROM (SELECT purse_id, account_id, MIN(gained) AS low,
-                                   SUM(base_amount) FILTER (WHERE kind = 2 AND operator_no = 0) AS from_pending,
-                                   MIN(pending) AS pending
-                            FROM r GROUP BY purse_id, account_id) s
-    JOIN accounts_ledgeraccount a ON a.id = s.account_id WHERE a.balance + s.low < 0 OR s.from_pending > s.pending
-    UNION
-    SELECT r.purse_id FROM r JOIN accounts_card c ON c.purse_id = r.purse_id
-    WHERE EXISTS (SELECT 1 FROM terminals_record x WHERE x.card_no = c.card_no AND x.status = 'received')),
-fast AS (SELECT * FROM r WHERE purse_id NOT IN (SELECT purse_id FROM bad)),
-odd AS (INSERT INTO ingest_odd
-        SELECT seq, late, want_counter, want_before, held FROM (
-            SELECT fast.*, kind = 1 AND flags & %(offline)s <> 0 AND NOT EXISTS (
-                SELECT 1 FROM terminals_offlineauthorisation o WHERE o.terminal_id = fast.terminal_id
-                AND o.valid_from <= fast.time AND fast.time < o.valid_to) AS held FROM fast) f
-        WHERE card_counter <> want_counter OR held RETURNING 1),
-ins AS (INSERT INTO ingest_fast SELECT purse_id, account_id, bool_and(late) FROM fast GROUP BY purse_id, account_id
-        RETURNING 1)
--- how many purses the intake posts, whether any money moves (pending-credit deposits move none),
--- and whether pending credit is spent
-SELECT (SELECT COUNT(*) FROM ins), EXISTS (SELECT 1 FROM fast WHERE kind = 1 OR operator_no <> 0),
-       EXISTS (SELECT 1 FROM fast WHERE kind = 2 AND operator_no = 0)
+r AS (SELECT seq, purse_id, account_id, card_no, terminal_id, time, kind, flags, operator_no, card_counter,
+             balance_before, base_amount, pending, gained, want_counter, want_before, top,
+             card_counter < want_counter AS late FROM r1),
+-- per purse, in one pass: anything that needs batch_post, the lowest balance point, the pending
+-- credit spent
+pa AS (
+    SELECT purse_id, account_id, bool_and(late) AS all_late, MIN(gained) AS low, MIN(pending) AS pending,
+        COALESCE(SUM(base_amount) FILTER (WHERE kind = 2 AND operator_no = 0), 0) AS from_pending,
+        bool_or((card_counter = want_counter AND balance_before <> want_before)
+                -- a counter the group already saw: the packed maximum cannot tell which came first
+                OR card_counter = COALESCE(top >> 32, -1)
+                OR card_no IN (SELECT card_no FROM accounts_blocklistentry)
+                OR (kind = 2 AND operator_no <> 0 AND operator_no NOT IN (
+                        SELECT operator_id FROM accounts_ledgeraccount WHERE kind = 'cash' AND operator_id IS NOT NULL)))
+            AS other
+    FROM r GROUP BY purse_id, account_id),
+ins AS (
+    INSERT INTO ingest_fast SELECT pa.purse_id, pa.account_id, pa.all_late
+    FROM pa JOIN accounts_ledgeraccount a ON a.id = pa.account_id
+    WHERE NOT pa.other AND a.balance + pa.low >= 0 AND pa.from_pending <= pa.pending
+      AND pa.purse_id NOT IN (SELECT c.purse_id FROM accounts_card c JOIN terminals_record x ON x.card_no = c.card_no
+                              WHERE x.status = 'received')
+    RETURNING purse_id),
+fast AS (
+    SELECT r.*, CASE WHEN kind = 1 AND flags & %(offline)s <> 0 THEN NOT EXISTS (
+               SELECT 1 FROM terminals_offlineauthorisation o WHERE o.terminal_id = r.terminal_id
+               AND o.valid_from <= r.time AND r.time < o.valid_to) ELSE false END AS held
+    FROM r JOIN ins USING (purse_id)),
+odd AS (INSERT INTO ingest_odd SELECT seq, late, want_counter, want_before, held FROM fast
+        WHERE card_counter <> want_counter OR held RETURNING 1)
+-- how many purses the intake posts; whether money moves (pending-credit deposits move none),
+-- pending credit is spent, records are held, cash is taken, records are late, gaps are left: the
+-- statements after this one leave out what the group does not need
+SELECT (SELECT COUNT(*) FROM ins) > 0, COALESCE(bool_or(kind = 1 OR operator_no <> 0), false),
+       COALESCE(bool_or(kind = 2 AND operator_no = 0), false), COALESCE(bool_or(held), false),
+       COALESCE(bool_or(kind = 2 AND operator_no <> 0), false), COALESCE(bool_or(late), false),
+       COALESCE(bool_or(card_counter > want_counter), false)
+FROM fast
 """
 
 # The card-vs-account flags of the records the intake posts with a counter gap, as batch_post
@@ -332,8 +343,12 @@ ORDER BY terminal_id, term_seq
 # for the merchant's payable (and the catering centre's surcharge account, R-SUR-1), or for
 # suspense when held (R-TERM-2); a cash deposit moves the cashier's cash on hand into the purse;
 # a pending-credit deposit moves nothing (the money is in the purse already).
-_LINES_SQL = f"""
-WITH w AS MATERIALIZED (SELECT fw.*, o.held IS TRUE AS held FROM {_FASTW} fw LEFT JOIN ingest_odd o ON o.seq = fw.seq),
+def _lines_sql(*, held: bool, cash: bool) -> str:
+    """The statement, with the parts the group needs (held: suspense; cash: cash on hand)."""
+    w = (f"(SELECT fw.*, o.held IS TRUE AS held FROM {_FASTW} fw LEFT JOIN ingest_odd o ON o.seq = fw.seq)"
+         if held else f"(SELECT fw.*, false AS held FROM {_FASTW} fw)")
+    parts = [f"""
+WITH w AS MATERIALIZED {w},
 p AS (SELECT * FROM w WHERE kind = 1 AND NOT held)
 SELECT fast_account_id, SUM(CASE WHEN kind = 1 THEN base_amount + surcharge WHEN operator_no <> 0 THEN -base_amount
                                  ELSE 0 END) FROM w GROUP BY 1
@@ -343,23 +358,27 @@ FROM p GROUP BY 1
 UNION ALL
 SELECT (SELECT id FROM accounts_ledgeraccount WHERE kind = 'surcharge'),
        -SUM(CASE WHEN merchant_kind = %(dining)s THEN surcharge ELSE 0 END)
-FROM p HAVING SUM(CASE WHEN merchant_kind = %(dining)s THEN surcharge ELSE 0 END) <> 0
-UNION ALL
-SELECT (SELECT id FROM accounts_ledgeraccount WHERE kind = 'suspense'), -SUM(base_amount + surcharge)
-FROM w WHERE held HAVING COUNT(*) > 0
-UNION ALL
-SELECT c.id, SUM(w.base_amount) FROM w JOIN accounts_ledgeraccount c ON c.kind = 'cash' AND c.operator_id = w.operator_no
-WHERE w.kind = 2 AND w.operator_no <> 0 GROUP BY c.id
-"""
+FROM p HAVING SUM(CASE WHEN merchant_kind = %(dining)s THEN surcharge ELSE 0 END) <> 0"""]
+    if held:
+        parts.append("""SELECT (SELECT id FROM accounts_ledgeraccount WHERE kind = 'suspense'), -SUM(base_amount + surcharge)
+FROM w WHERE held HAVING COUNT(*) > 0""")
+    if cash:
+        parts.append("""SELECT c.id, SUM(w.base_amount) FROM w
+JOIN accounts_ledgeraccount c ON c.kind = 'cash' AND c.operator_id = w.operator_no
+WHERE w.kind = 2 AND w.operator_no <> 0 GROUP BY c.id""")
+    return "\nUNION ALL\n".join(parts)
 
-# The card state each purse posted here ends on: after its last record that was not late, or
-# as it was (the card was only seen).
-_STATES_SQL = f"""(SELECT DISTINCT ON (purse_id) purse_id, card_counter + 1, balance_after FROM {_FASTW} w
-                   WHERE NOT EXISTS (SELECT 1 FROM ingest_odd o WHERE o.seq = w.seq AND o.late)
-                   ORDER BY purse_id, batch_id DESC, term_seq DESC)
-                  UNION ALL
-                  SELECT f.purse_id, p.card_counter, p.card_balance FROM ingest_fast f
-                  JOIN accounts_purse p ON p.id = f.purse_id WHERE f.all_late"""
+
+# The card state each purse posted here ends on: after its last record (the _LATE form: its last
+# record that was not late, or as it was when all were: the card was only seen).
+_STATES_SQL = f"""SELECT DISTINCT ON (purse_id) purse_id, card_counter + 1, balance_after FROM {_FASTW} w
+                  ORDER BY purse_id, batch_id DESC, term_seq DESC"""
+_STATES_LATE_SQL = f"""(SELECT DISTINCT ON (purse_id) purse_id, card_counter + 1, balance_after FROM {_FASTW} w
+                        WHERE NOT EXISTS (SELECT 1 FROM ingest_odd o WHERE o.seq = w.seq AND o.late)
+                        ORDER BY purse_id, batch_id DESC, term_seq DESC)
+                       UNION ALL
+                       SELECT f.purse_id, p.card_counter, p.card_balance FROM ingest_fast f
+                       JOIN accounts_purse p ON p.id = f.purse_id WHERE f.all_late"""
 
 # What the pending-credit deposits took from each purse's pending credit (过渡余额).
 _PENDING_SQL = f"""SELECT purse_id, SUM(base_amount) FROM {_FASTW} w WHERE kind = 2 AND operator_no = 0
@@ -390,6 +409,10 @@ WITH k AS (
     RETURNING batch_id)
 INSERT INTO ingest_conflicts SELECT batch_id FROM k
 """
+
+
+# Groups of more records than this get statistics on their work table (below, plans hardly matter).
+_ANALYZE_RECORDS = 2_000
 
 
 def batches_intake(items: list[BatchIn], *, post: bool = True) -> list[IntakeResult]:
@@ -455,12 +478,17 @@ def _batches_intake(items: list[BatchIn], *, post: bool) -> list[IntakeResult]:
                    res1, res2, base_amount, surcharge, balance_before, balance_after, time, operator_no, raw)
                FROM STDIN""", buf)
         cur.execute(_WORK, {"known": protocol.FLAGS_KNOWN, "topup": MerchantKind.TOPUP, "tids": tids})
+        if sum(len(i.body) - 6 for i in items) > _ANALYZE_RECORDS * protocol.RECORD_LEN:
+            # Without statistics the planner takes the filters on these columns as selective
+            # (0.5 % each) and probes indexes 25,000 times where a hash join does it once; the
+            # row count and these columns' statistics cost ~0.4 µs a record to gather.
+            cur.execute("ANALYZE ingest_work (is_new, status, kind, operator_no, purse_id)")
         journal_id = day = None
-        fast = moves = from_pending = False
+        fast = moves = from_pending = held = cash = late = gap = False
         if post:
             purses_lock(ids_sql="SELECT purse_id FROM ingest_work WHERE is_new AND status = 'received'")
             cur.execute(_FAST, {"offline": protocol.FLAG_OFFLINE})
-            fast, moves, from_pending = cur.fetchone()
+            fast, moves, from_pending, held, cash, late, gap = cur.fetchone()
             if fast:
                 cur.execute(_DUP)
                 day = business_day(now)
@@ -471,17 +499,17 @@ def _batches_intake(items: list[BatchIn], *, post: bool) -> list[IntakeResult]:
         cur.execute(_INSERT, {"journal": journal_id, "now": now, "day": day, "dining": MerchantKind.DINING})
         cur.execute(_CONFLICTS, {"now": now})
         if fast:
-            cur.execute(_FLAGS, {"now": now})
-            purses_card_state_post(states_sql=_STATES_SQL, seen_at=now)
+            if gap:
+                cur.execute(_FLAGS, {"now": now})
+            purses_card_state_post(states_sql=_STATES_LATE_SQL if late else _STATES_SQL, seen_at=now)
             if from_pending:
                 purses_pending_spend(amounts_sql=_PENDING_SQL)
-            cur.execute("SELECT DISTINCT w.card_no FROM ingest_odd o JOIN ingest_work w ON w.seq = o.seq WHERE o.late")
-            late_cards = [c for c, in cur.fetchall()]
-            if late_cards:
-                cardflags_resolve_filled(card_nos=late_cards, now=now)
+            if late:
+                cur.execute("SELECT DISTINCT w.card_no FROM ingest_odd o JOIN ingest_work w ON w.seq = o.seq WHERE o.late")
+                cardflags_resolve_filled(card_nos=[c for c, in cur.fetchall()], now=now)
         if journal_id is not None:
             # Last, so the hot accounts' rows stay locked only for the commit.
-            journal_lines_post(journal_id=journal_id, lines_sql=_LINES_SQL,
+            journal_lines_post(journal_id=journal_id, lines_sql=_lines_sql(held=held, cash=cash),
                                params={"dining": MerchantKind.DINING})
         cur.execute(_BATCHES, {"now": now})
         counts = {b: (stored, dups, exc, to_post) for b, stored, dups, exc, to_post in cur.fetchall()}
