@@ -204,4 +204,9 @@ def write_results(bench: str, title: str, lines: list[str], argv: list[str]) -> 
         "",
         "```",
     ]
-    (ROOT / "bench" / bench / "RESULTS.md").write_text("\n".join(head) + "\n" + text + "\n```\n")
+    path = ROOT / "bench" / bench / "RESULTS.md"
+    # What follows the figures (the way here, notes written by hand) stays.
+    old = path.read_text() if path.exists() else ""
+    parts = old.split("\n```\n", 2)
+    rest = parts[2] if len(parts) == 3 else ""
+    path.write_text("\n".join(head) + "\n" + text + "\n```\n" + rest)
