@@ -6,8 +6,9 @@ group), with the terminal rows locked so a terminal's batches are taken in turn.
 unpacked with struct and COPYed into a staging table; the checks that need no posting order
 (field values, arithmetic, card, type, surcharge, assignment) and the posting (purchases, held
 offline purchases, top-ups, late records and counter gaps with their flags) are set-based SQL.
-What needs batch_post's rules (a freeze, a blocked card, a short balance) is left to it. A record whose number the host holds is a
-duplicate, and a duplicate whose bytes differ is kept as a conflict.
+What needs batch_post's rules (a freeze, a blocked card, a short balance) is left to it. A
+record whose number the host holds is a duplicate, and a duplicate whose bytes differ is kept as
+a conflict.
 """
 
 from __future__ import annotations
