@@ -370,16 +370,19 @@ WHERE w.kind = 2 AND w.operator_no <> 0 GROUP BY c.id""")
     return "\nUNION ALL\n".join(parts)
 
 
-# The card state each purse posted here ends on: after its last record (the _LATE form: its last
-# record that was not late, or as it was when all were: the card was only seen).
-_STATES_SQL = f"""SELECT DISTINCT ON (purse_id) purse_id, card_counter + 1, balance_after FROM {_FASTW} w
-                  ORDER BY purse_id, batch_id DESC, term_seq DESC"""
-_STATES_LATE_SQL = f"""(SELECT DISTINCT ON (purse_id) purse_id, card_counter + 1, balance_after FROM {_FASTW} w
-                        WHERE NOT EXISTS (SELECT 1 FROM ingest_odd o WHERE o.seq = w.seq AND o.late)
-                        ORDER BY purse_id, batch_id DESC, term_seq DESC)
-                       UNION ALL
-                       SELECT f.purse_id, p.card_counter, p.card_balance FROM ingest_fast f
-                       JOIN accounts_purse p ON p.id = f.purse_id WHERE f.all_late"""
+# The card state each purse posted here ends on: after its last record. With late records in the
+# group: after its last record that was not late, or as it was when all were (the card was only seen).
+def _states_sql(*, late: bool) -> str:
+    last = f"""SELECT DISTINCT ON (purse_id) purse_id, card_counter + 1, balance_after FROM {_FASTW} w
+               {"WHERE NOT EXISTS (SELECT 1 FROM ingest_odd o WHERE o.seq = w.seq AND o.late)" if late else ""}
+               ORDER BY purse_id, batch_id DESC, term_seq DESC"""
+    if not late:
+        return last
+    return f"""({last})
+               UNION ALL
+               SELECT f.purse_id, p.card_counter, p.card_balance FROM ingest_fast f
+               JOIN accounts_purse p ON p.id = f.purse_id WHERE f.all_late"""
+
 
 # What the pending-credit deposits took from each purse's pending credit (过渡余额).
 _PENDING_SQL = f"""SELECT purse_id, SUM(base_amount) FROM {_FASTW} w WHERE kind = 2 AND operator_no = 0
@@ -502,7 +505,7 @@ def _batches_intake(items: list[BatchIn], *, post: bool) -> list[IntakeResult]:
         if fast:
             if gap:
                 cur.execute(_FLAGS, {"now": now})
-            purses_card_state_post(states_sql=_STATES_LATE_SQL if late else _STATES_SQL, seen_at=now)
+            purses_card_state_post(states_sql=_states_sql(late=late), seen_at=now)
             if from_pending:
                 purses_pending_spend(amounts_sql=_PENDING_SQL)
             if late:

@@ -19,32 +19,17 @@ from terminals.ingest.posting import batch_post
 from terminals.models import CardFlag, PostingSettings, Record
 from terminals.services import offline_authorise
 
+from .helpers import Till
+
 pytestmark = pytest.mark.django_db
 
 
-class Cards:
-    """What each card itself holds (counter, balance): it travels with the card between terminals."""
-
-    def __init__(self):
-        self.state = {}
-
-    def add(self, card):
-        self.state[card.card_no] = [0, card.purse.card_balance]
-        return card
-
-    def purchase(self, terminal_seq, card, base, at, surcharge=0, flags=0):
-        counter, bal = self.state[card.card_no]
-        self.state[card.card_no] = [counter + 1, bal - base - surcharge]
-        return P.Record(term_seq=terminal_seq, card_no=card.card_no, card_type=card.card_type, kind=1,
-                        card_counter=counter, base_amount=base, surcharge=surcharge, balance_before=bal,
-                        balance_after=bal - base - surcharge, time=at, flags=flags)
-
-    def deposit(self, terminal_seq, card, amount, at, operator_no):
-        counter, bal = self.state[card.card_no]
-        self.state[card.card_no] = [counter + 1, bal + amount]
-        return P.Record(term_seq=terminal_seq, card_no=card.card_no, card_type=card.card_type, kind=2,
-                        card_counter=counter, base_amount=amount, balance_before=bal, balance_after=bal + amount,
-                        time=at, operator_no=operator_no)
+def _tills(*terminals):
+    """Tills sharing what each card itself holds (counter, balance): it travels with the card."""
+    tills = [Till(t) for t in terminals]
+    for till in tills[1:]:
+        till.cards = tills[0].cards
+    return tills
 
 
 def _flags(card):
@@ -58,12 +43,12 @@ def test_r_freeze_1_a_card_used_at_two_terminals_uploaded_out_of_order_is_posted
     flagged, A's record arrives late and closes both flags. The intake posts both, nothing is
     left to the worker, and the card is not frozen (R-FREEZE-1: the gap explains the difference)."""
     PostingSettings.objects.create(mismatch_fen=0, mismatch_days=3)
-    (a, _), (b, _) = make_terminal(MerchantKind.RETAIL), make_terminal(MerchantKind.RETAIL)
-    cards = Cards()
-    card = cards.add(funded_card(10_000))
+    ta, tb = _tills(make_terminal(MerchantKind.RETAIL)[0], make_terminal(MerchantKind.RETAIL)[0])
+    a, b = ta.terminal, tb.terminal
+    card = ta.card(funded_card(10_000))
     now = int(time.time())
-    at_a = cards.purchase(1, card, 300, now)
-    at_b = cards.purchase(1, card, 200, now + 60)
+    at_a = ta.purchase(card, 300, at=now)
+    at_b = tb.purchase(card, 200, at=now + 60)
     first = batch_intake(terminal_id=b.pk, batch_no=1, msg_seq=1, raw_frame=b"", records=[at_b])
     assert first.to_post == 0
     assert _flags(card) == [(1, b.pk, "balance", 10_000, 9_700, False), (1, b.pk, "counter_gap", 0, 1, False)]
@@ -83,12 +68,10 @@ def test_r_freeze_1_a_card_used_at_two_terminals_uploaded_out_of_order_is_posted
 def test_r_freeze_1_a_balance_difference_without_a_gap_is_left_to_batch_post_which_freezes(
         make_terminal, funded_card, rates):
     PostingSettings.objects.create(mismatch_fen=0, mismatch_days=3)
-    till, _ = make_terminal(MerchantKind.RETAIL)
-    cards = Cards()
-    card = cards.add(funded_card(10_000))
-    cards.state[card.card_no][1] += 50  # the card says 5 jiao more than the host
-    res = batch_intake(terminal_id=till.pk, batch_no=1, msg_seq=1, raw_frame=b"",
-                       records=[cards.purchase(1, card, 100, int(time.time()))])
+    till = Till(make_terminal(MerchantKind.RETAIL)[0])
+    card = till.card(funded_card(10_000), balance=10_050)  # the card says 5 jiao more than the host
+    res = batch_intake(terminal_id=till.terminal.pk, batch_no=1, msg_seq=1, raw_frame=b"",
+                       records=[till.purchase(card, 100)])
     assert res.to_post == 1
     batch_post(res.batch_id)
     assert Card.objects.get(pk=card.pk).status == "frozen"
@@ -132,35 +115,33 @@ def _run(seed, *, at_intake, make_terminal, funded_card, cashier):
     for t in terms[2::2]:  # these may trade offline (R-TERM-2); terminal 1 may not
         offline_authorise(actor=cashier, terminal=t, valid_from=now - dt.timedelta(minutes=1),
                           valid_to=now + dt.timedelta(hours=2), reason="test")
-    cards = Cards()
-    card_objs = [cards.add(funded_card(8_000, card_type=(1, 3)[i % 2])) for i in range(n_cards)]
+    tills = _tills(*terms)
+    on_card = tills[0].cards
+    card_objs = [tills[0].card(funded_card(8_000, card_type=(1, 3)[i % 2])) for i in range(n_cards)]
     Purse.objects.filter(pk=card_objs[0].purse_id).update(pending=5_000)  # a bank transfer waiting
     cash0, suspense0 = _cash_and_suspense(cashier)
     held = {i: [] for i in range(n_terms)}
-    seqs, batch_nos = [0] * n_terms, [0] * n_terms
     start = int(time.time()) + 1  # after the terminals were assigned
     for (what, arg, amount, t), ti in zip(events, where):
         if what == "tamper":
-            cards.state[card_objs[arg].card_no][1] += 20
+            on_card[card_objs[arg].card_no][1] += 20
         elif what in ("buy", "offline"):
             card = card_objs[arg]
             surcharge = amount * 15 // 100 if card.card_type == 3 and KINDS[ti] == MerchantKind.DINING else 0
-            if cards.state[card.card_no][1] < amount + surcharge:
+            if on_card[card.card_no][1] < amount + surcharge:
                 continue  # the terminal refuses: the card does not hold enough
-            seqs[ti] += 1
-            held[ti].append(cards.purchase(seqs[ti], card, amount, start + t, surcharge=surcharge,
-                                           flags=P.FLAG_OFFLINE if what == "offline" else 0))
+            held[ti].append(tills[ti].purchase(card, amount, surcharge, at=start + t,
+                                               flags=P.FLAG_OFFLINE if what == "offline" else 0))
         elif what in ("cash", "pending", "stranger"):
-            seqs[ti] += 1
             operator = {"cash": cashier.pk, "pending": 0, "stranger": 987_654}[what]
-            held[ti].append(cards.deposit(seqs[ti], card_objs[arg], amount, start + t, operator))
+            held[ti].append(tills[ti].deposit(card_objs[arg], amount, operator, at=start + t))
         else:
             items = []
             for i in arg:
                 if held[i]:
-                    batch_nos[i] += 1
-                    body = P.TxnBatch(batch_no=batch_nos[i], records=held[i]).encode()
-                    items.append(BatchIn(terms[i].pk, batch_nos[i], batch_nos[i], b"", body))
+                    n = tills[i].batch_no = tills[i].batch_no + 1
+                    body = P.TxnBatch(batch_no=n, records=held[i]).encode()
+                    items.append(BatchIn(terms[i].pk, n, n, b"", body))
                     held[i] = []
             if not items:
                 continue
