@@ -34,6 +34,7 @@ from accounts.timeutil import BUSINESS_TZ
 from merchants.selectors import merchant_user_belongs
 from moneyin import selectors as moneyin_selectors
 from terminals import selectors as terminal_selectors
+from terminals import services as terminal_services
 from terminals.models import Record
 from terminals.wire import RecordKind
 
@@ -100,6 +101,7 @@ def day_close(*, day: dt.date, actor=None) -> DayClose:
         permission_require(actor, "settlement.run_dayclose")
     started = time.monotonic()
     daybook.day_mark_closed(day=day)  # refuses a day that has not ended; waits for journals in flight
+    terminal_services.record_days_summarise()
     with transaction.atomic():
         with connection.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", [CLOSE_LOCK, day.toordinal()])

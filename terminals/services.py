@@ -215,3 +215,12 @@ def lostrange_resolve(*, actor, lost_id: int, reason: str):
     audit_write(action="lostrange_resolve", actor=actor, reason=reason, terminal=lost.terminal_id,
                 from_seq=lost.from_seq, to_seq=lost.to_seq)
     return lost
+
+
+def record_days_summarise() -> None:
+    """Summarise the record table's new block ranges in its business-day BRIN index, so reads of a
+    closed day skip the rest of the table even where autovacuum (autosummarize) is off."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT brin_summarize_new_values('record_business_day_brin')")
