@@ -80,6 +80,18 @@ FROM agg a LEFT JOIN merged m ON m.id = a.id  -- every slow terminal has interva
 """
 
 
+# The usual case of a group, without reading the record table again: nothing was stored above
+# the terminal's ack_upto before the group, no range is declared lost above it, and the group's new
+# numbers are exactly ack+1 … ack+n. The other terminals take acks_advance.
+_ACKS_GROUP = """
+SELECT t.terminal_id, GREATEST(t.ack, w.hi) FROM ingest_terms t
+LEFT JOIN (SELECT terminal_id, COUNT(*) AS n, MAX(term_seq) AS hi FROM ingest_work WHERE is_new GROUP BY 1) w
+    ON w.terminal_id = t.terminal_id
+WHERE COALESCE(t.top, 0) <= t.ack AND COALESCE(w.hi - t.ack, 0) = COALESCE(w.n, 0)
+  AND NOT EXISTS (SELECT 1 FROM terminals_lostrange l WHERE l.terminal_id = t.terminal_id AND l.to_seq > t.ack)
+"""
+
+
 def acks_advance(acks: dict[int, int]) -> dict[int, int]:
     """Each terminal's ack_upto moved over the contiguous run of stored (or declared lost)
     numbers above it, in one statement for a whole group."""
@@ -125,6 +137,10 @@ _TEMP = (
     """CREATE TEMP TABLE IF NOT EXISTS ingest_odd (seq bigint PRIMARY KEY, late boolean, want_counter bigint,
         want_before bigint, held boolean) ON COMMIT DELETE ROWS""",
     "CREATE TEMP TABLE IF NOT EXISTS ingest_dup (seq bigint PRIMARY KEY) ON COMMIT DELETE ROWS",
+    # The group's terminals: ack_upto and the highest number stored before the group (both read
+    # with the terminal's row locked).
+    "CREATE TEMP TABLE IF NOT EXISTS ingest_terms (terminal_id bigint PRIMARY KEY, ack bigint, top bigint)"
+    " ON COMMIT DELETE ROWS",
     "CREATE TEMP TABLE IF NOT EXISTS ingest_conflicts (batch_id bigint) ON COMMIT DELETE ROWS",
 )
 
@@ -146,10 +162,7 @@ WITH ao AS (
     WHERE o.valid_to IS NULL AND o.terminal_id = ANY(%(tids)s)
       AND NOT EXISTS (SELECT 1 FROM terminals_assignment l WHERE l.terminal_id = o.terminal_id
                       AND l.valid_from > o.valid_from)),
-lr AS (SELECT * FROM terminals_surchargerate ORDER BY effective_from DESC LIMIT 1),
--- each terminal's highest stored number: a record above it is new without a probe (the usual case)
-top AS MATERIALIZED (SELECT v.id, (SELECT MAX(r.term_seq) FROM terminals_record r WHERE r.terminal_id = v.id) AS top
-            FROM unnest(%(tids)s::bigint[]) AS v(id))
+lr AS (SELECT * FROM terminals_surchargerate ORDER BY effective_from DESC LIMIT 1)
 SELECT s.seq, s.batch_id, s.terminal_id, s.term_seq, s.card_no, s.card_type, s.kind, s.card_counter, s.flags,
     s.base_amount, s.surcharge, s.balance_before, s.balance_after, s.at, s.operator_no,
     s.raw,
@@ -162,7 +175,7 @@ FROM (SELECT st.*, to_timestamp(st.time) AS at,
 -- One probe of the (terminal, term_seq) index per record not above the terminal's highest (as
 -- NOT EXISTS the planner may hash the whole record table instead: it did, once the table outgrew
 -- its statistics). Above it, the one-time filter skips the probe (~1.5 µs a record).
-JOIN top ON top.id = s.terminal_id
+JOIN ingest_terms top ON top.terminal_id = s.terminal_id
 LEFT JOIN LATERAL (SELECT 1 AS known FROM terminals_record r WHERE s.term_seq <= top.top
                    AND r.terminal_id = s.terminal_id AND r.term_seq = s.term_seq LIMIT 1) x ON true
 LEFT JOIN ao ON ao.terminal_id = s.terminal_id AND ao.since <= s.at
@@ -452,7 +465,8 @@ def _batches_intake(items: list[BatchIn], *, post: bool) -> list[IntakeResult]:
             cur.execute(sql)
         # Several groups may run in one transaction (tests): start from empty tables.
         # (ON COMMIT DELETE ROWS empties them at commit; a DELETE of an empty table costs nothing.)
-        for table in ("ingest_stage", "ingest_work", "ingest_fast", "ingest_odd", "ingest_dup", "ingest_conflicts"):
+        for table in ("ingest_stage", "ingest_work", "ingest_fast", "ingest_odd", "ingest_dup", "ingest_conflicts",
+                      "ingest_terms"):
             cur.execute(f"DELETE FROM {table}")
         # A terminal's batches are taken in turn: its row is locked until commit (ids in order).
         cur.execute("SELECT id, ack_upto FROM terminals_terminal WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
@@ -460,6 +474,9 @@ def _batches_intake(items: list[BatchIn], *, post: bool) -> list[IntakeResult]:
         acks = dict(cur.fetchall())
         if len(acks) != len(tids):
             raise Terminal.DoesNotExist(f"terminals {sorted(set(tids) - set(acks))}")
+        cur.execute("""INSERT INTO ingest_terms SELECT v.id, v.ack,
+                           (SELECT MAX(r.term_seq) FROM terminals_record r WHERE r.terminal_id = v.id)
+                       FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, ack)""", [list(acks), list(acks.values())])
         cur.execute(
             """INSERT INTO terminals_batch (terminal_id, batch_no, msg_seq, raw, received_at, count, stored,
                    duplicates, exceptions)
@@ -520,7 +537,10 @@ def _batches_intake(items: list[BatchIn], *, post: bool) -> list[IntakeResult]:
                                params={"dining": MerchantKind.DINING})
         cur.execute(_BATCHES, {"now": now})
         counts = {b: (stored, dups, exc, to_post) for b, stored, dups, exc, to_post in cur.fetchall()}
-        new_acks = acks_advance({t: acks[t] for t in tids})
+        cur.execute(_ACKS_GROUP)
+        new_acks = dict(cur.fetchall())
+        if len(new_acks) < len(tids):
+            new_acks.update(acks_advance({t: acks[t] for t in tids if t not in new_acks}))
         cur.execute(
             """UPDATE terminals_terminal t SET ack_upto = v.a, last_seen_at = %s
                FROM unnest(%s::bigint[], %s::bigint[]) v(id, a) WHERE t.id = v.id""",
