@@ -138,8 +138,12 @@ _TEMP = (
         merchant_kind int, payable_account_id bigint, purse_id bigint, problems text[], status varchar(10))
         ON COMMIT DELETE ROWS""",
     # The purses the intake posts itself (few rows), and its records that R-DUP-1 lists.
-    "CREATE TEMP TABLE IF NOT EXISTS ingest_fast (purse_id bigint PRIMARY KEY, account_id bigint, all_late boolean)"
-    " ON COMMIT DELETE ROWS",
+    # with what they come to: the purse account's net gain, the card state after the last record that
+    # was not late (counter and balance packed; NULL when all were late), the pending credit spent
+    """CREATE TEMP TABLE IF NOT EXISTS ingest_fast (purse_id bigint PRIMARY KEY, account_id bigint, net bigint,
+        state bigint, from_pending bigint) ON COMMIT DELETE ROWS""",
+    # The journal lines of what the intake posts (debit positive), summed per account when posted.
+    "CREATE TEMP TABLE IF NOT EXISTS ingest_lines (account_id bigint, amount bigint) ON COMMIT DELETE ROWS",
     # Its records off the card's running order (late: below the counter expected; or after a gap),
     # and its offline purchases outside an authorised period (held).
     """CREATE TEMP TABLE IF NOT EXISTS ingest_odd (seq bigint PRIMARY KEY, late boolean, want_counter bigint,
@@ -151,10 +155,6 @@ _TEMP = (
     " ON COMMIT DELETE ROWS",
     "CREATE TEMP TABLE IF NOT EXISTS ingest_conflicts (batch_id bigint) ON COMMIT DELETE ROWS",
 )
-
-# The records the intake posts: new, without a hard problem, of a purse in ingest_fast.
-_FASTW = """(SELECT w.*, f.account_id AS fast_account_id FROM ingest_work w JOIN ingest_fast f ON f.purse_id = w.purse_id
-             WHERE w.is_new AND w.status = 'received')"""
 
 # Each staged record: whether it is the first of its (terminal, term_seq) in the group and new
 # to the host, the merchant at its time, the card, and the
@@ -239,6 +239,7 @@ _FAST = """
 WITH r0 AS (
     SELECT w.seq, w.batch_id, w.term_seq, w.terminal_id, w.time, w.purse_id, w.card_no, w.kind, w.flags,
         w.operator_no, w.card_counter, w.balance_before, w.balance_after, w.base_amount, w.surcharge, p.account_id,
+        w.payable_account_id, w.merchant_kind,
         p.card_counter AS host_counter, p.card_balance AS host_balance, p.pending, s.gain,
         -- the earlier record with the highest counter, with the balance it left (counter and
         -- balance packed in one bigint: 16 and 32 bits on the wire): the last record that was not
@@ -257,13 +258,16 @@ r1 AS (
     SELECT r0.*, gained_before + gain AS gained, GREATEST(host_counter, (top >> 32) + 1) AS want_counter,
         CASE WHEN top >> 32 >= host_counter THEN top & 4294967295 ELSE host_balance END AS want_before
     FROM r0),
-r AS (SELECT seq, purse_id, account_id, card_no, terminal_id, time, kind, flags, operator_no, card_counter,
-             balance_before, base_amount, pending, gained, want_counter, want_before, top,
-             card_counter < want_counter AS late FROM r1),
+r AS (SELECT seq, batch_id, term_seq, purse_id, account_id, card_no, terminal_id, time, kind, flags, operator_no,
+             card_counter,
+             balance_before, balance_after, base_amount, surcharge, payable_account_id, merchant_kind, pending, gain,
+             gained, want_counter, want_before, top, card_counter < want_counter AS late FROM r1),
 -- per purse, in one pass: anything that needs batch_post, the lowest balance point, the pending
--- credit spent
+-- credit spent, the net gain, the card state after (counters rise strictly from one record that
+-- is not late to the next, so the packed maximum of those is the last of them)
 pa AS (
-    SELECT purse_id, account_id, bool_and(late) AS all_late, MIN(gained) AS low, MIN(pending) AS pending,
+    SELECT purse_id, account_id, MIN(gained) AS low, MIN(pending) AS pending, SUM(gain) AS net,
+        MAX(card_counter::bigint << 32 | balance_after) FILTER (WHERE NOT late) AS state,
         COALESCE(SUM(base_amount) FILTER (WHERE kind = 2 AND operator_no = 0), 0) AS from_pending,
         bool_or((card_counter = want_counter AND balance_before <> want_before)
                 -- a counter the group already saw: the packed maximum cannot tell which came first
@@ -274,7 +278,7 @@ pa AS (
             AS other
     FROM r GROUP BY purse_id, account_id),
 ins AS (
-    INSERT INTO ingest_fast SELECT pa.purse_id, pa.account_id, pa.all_late
+    INSERT INTO ingest_fast SELECT pa.purse_id, pa.account_id, pa.net, pa.state, pa.from_pending
     FROM pa JOIN accounts_ledgeraccount a ON a.id = pa.account_id
     WHERE NOT pa.other AND a.balance + pa.low >= 0 AND pa.from_pending <= pa.pending
       AND pa.purse_id NOT IN (SELECT c.purse_id FROM accounts_card c JOIN terminals_record x ON x.card_no = c.card_no
@@ -286,13 +290,53 @@ fast AS (
                AND o.valid_from <= r.time AND r.time < o.valid_to) ELSE false END AS held
     FROM r JOIN ins USING (purse_id)),
 odd AS (INSERT INTO ingest_odd SELECT seq, late, want_counter, want_before, held FROM fast
-        WHERE card_counter <> want_counter OR held RETURNING 1)
--- how many purses the intake posts; whether money moves (pending-credit deposits move none),
--- pending credit is spent, records are held, cash is taken, records are late, gaps are left: the
--- statements after this one leave out what the group does not need
+        WHERE card_counter <> want_counter OR held RETURNING 1),
+-- The journal's lines, as batch_post books them: a purchase leaves the purse for the merchant's
+-- payable (and the catering centre's surcharge account, R-SUR-1), or for suspense when held
+-- (R-TERM-2); a cash deposit moves the cashier's cash on hand into the purse; a pending-credit
+-- deposit moves nothing (the money is in the purse already).
+p AS (SELECT * FROM fast WHERE kind = 1 AND NOT held),
+lines AS (INSERT INTO ingest_lines
+    SELECT account_id, -net FROM pa JOIN ins USING (purse_id)
+    UNION ALL
+    SELECT payable_account_id, -SUM(CASE WHEN merchant_kind = %(dining)s THEN base_amount ELSE base_amount + surcharge END)
+    FROM p GROUP BY 1
+    UNION ALL
+    SELECT (SELECT id FROM accounts_ledgeraccount WHERE kind = 'surcharge'),
+           -SUM(CASE WHEN merchant_kind = %(dining)s THEN surcharge ELSE 0 END)
+    FROM p HAVING SUM(CASE WHEN merchant_kind = %(dining)s THEN surcharge ELSE 0 END) <> 0
+    UNION ALL
+    SELECT (SELECT id FROM accounts_ledgeraccount WHERE kind = 'suspense'), -SUM(base_amount + surcharge)
+    FROM fast WHERE held HAVING COUNT(*) > 0
+    UNION ALL
+    SELECT c.id, SUM(fast.base_amount) FROM fast
+    JOIN accounts_ledgeraccount c ON c.kind = 'cash' AND c.operator_id = fast.operator_no
+    WHERE fast.kind = 2 AND fast.operator_no <> 0 GROUP BY c.id
+    RETURNING 1),
+-- R-DUP-1 as batch_post applies it: the previous charge of the same card at the same terminal (in
+-- this group, or the latest one posted before), same amount, within the terminal's interval. The
+-- index is probed only for a card's first charge at a terminal in the group.
+dw AS (
+    SELECT fast.seq, fast.terminal_id, fast.card_no, fast.base_amount, fast.time, t.min_interval_s,
+        LAG(fast.base_amount) OVER d AS prev_base, LAG(fast.time) OVER d AS prev_time
+    FROM fast JOIN terminals_terminal t ON t.id = fast.terminal_id WHERE fast.kind = 1
+    WINDOW d AS (PARTITION BY fast.terminal_id, fast.card_no ORDER BY fast.batch_id, fast.term_seq)),
+dup AS (INSERT INTO ingest_dup
+    SELECT seq FROM dw WHERE prev_base = base_amount AND abs(extract(epoch FROM time - prev_time)) <= min_interval_s
+    UNION ALL
+    SELECT dw.seq FROM dw CROSS JOIN LATERAL (
+        SELECT x.base_amount, x.time FROM terminals_record x
+        WHERE x.card_no = dw.card_no AND x.terminal_id = dw.terminal_id AND x.kind = 1
+          AND x.status IN ('posted', 'held') AND x.time >= dw.time - make_interval(secs => dw.min_interval_s)
+        ORDER BY x.term_seq DESC LIMIT 1) e
+    WHERE dw.prev_time IS NULL AND e.base_amount = dw.base_amount
+      AND abs(extract(epoch FROM dw.time - e.time)) <= dw.min_interval_s
+    RETURNING 1)
+-- whether the intake posts any purse; whether money moves (pending-credit deposits move none),
+-- pending credit is spent, records are late, gaps are left: the statements after this one leave
+-- out what the group does not need
 SELECT (SELECT COUNT(*) FROM ins) > 0, COALESCE(bool_or(kind = 1 OR operator_no <> 0), false),
-       COALESCE(bool_or(kind = 2 AND operator_no = 0), false), COALESCE(bool_or(held), false),
-       COALESCE(bool_or(kind = 2 AND operator_no <> 0), false), COALESCE(bool_or(late), false),
+       COALESCE(bool_or(kind = 2 AND operator_no = 0), false), COALESCE(bool_or(late), false),
        COALESCE(bool_or(card_counter > want_counter), false)
 FROM fast
 """
@@ -308,25 +352,6 @@ CROSS JOIN LATERAL (VALUES (1, 'counter_gap', o.want_counter::bigint, w.card_cou
                            (2, 'balance', o.want_before, w.balance_before)) k(n, kind, expected, actual)
 WHERE NOT o.late AND w.card_counter <> o.want_counter AND (k.n = 1 OR w.balance_before <> o.want_before)
 ORDER BY w.batch_id, w.term_seq, k.n
-"""
-
-# R-DUP-1 as batch_post applies it: the previous charge of the same card at the same terminal
-# (in this group, or the latest one posted before), same amount, within the terminal's interval.
-_DUP = f"""
-WITH f AS (
-    SELECT w.seq, w.terminal_id, w.card_no, w.base_amount, w.time,
-        LAG(w.base_amount) OVER o AS prev_base, LAG(w.time) OVER o AS prev_time
-    FROM {_FASTW} w WHERE w.kind = 1
-    WINDOW o AS (PARTITION BY w.terminal_id, w.card_no ORDER BY w.batch_id, w.term_seq))
-INSERT INTO ingest_dup SELECT f.seq
-FROM f JOIN terminals_terminal t ON t.id = f.terminal_id
-LEFT JOIN LATERAL (
-    SELECT x.base_amount, x.time FROM terminals_record x
-    WHERE f.prev_time IS NULL AND x.card_no = f.card_no AND x.terminal_id = f.terminal_id AND x.kind = 1
-      AND x.status IN ('posted', 'held') AND x.time >= f.time - make_interval(secs => t.min_interval_s)
-    ORDER BY x.term_seq DESC LIMIT 1) e ON true
-WHERE COALESCE(f.prev_base, e.base_amount) = f.base_amount
-  AND abs(extract(epoch FROM f.time - COALESCE(f.prev_time, e.time))) <= t.min_interval_s
 """
 
 # No ON CONFLICT: every record inserted here was probed new (is_new) while its terminal's row is
@@ -364,53 +389,12 @@ FROM (SELECT w.terminal_id, w.term_seq, w.batch_id, w.card_no, w.card_type, w.ki
 ORDER BY terminal_id, term_seq
 """
 
-# The journal's lines, debit positive, as batch_post books them: a purchase leaves the purse
-# for the merchant's payable (and the catering centre's surcharge account, R-SUR-1), or for
-# suspense when held (R-TERM-2); a cash deposit moves the cashier's cash on hand into the purse;
-# a pending-credit deposit moves nothing (the money is in the purse already).
-def _lines_sql(*, held: bool, cash: bool) -> str:
-    """The statement, with the parts the group needs (held: suspense; cash: cash on hand)."""
-    w = (f"(SELECT fw.*, o.held IS TRUE AS held FROM {_FASTW} fw LEFT JOIN ingest_odd o ON o.seq = fw.seq)"
-         if held else f"(SELECT fw.*, false AS held FROM {_FASTW} fw)")
-    parts = [f"""
-WITH w AS MATERIALIZED {w},
-p AS (SELECT * FROM w WHERE kind = 1 AND NOT held)
-SELECT fast_account_id, SUM(CASE WHEN kind = 1 THEN base_amount + surcharge WHEN operator_no <> 0 THEN -base_amount
-                                 ELSE 0 END) FROM w GROUP BY 1
-UNION ALL
-SELECT payable_account_id, -SUM(CASE WHEN merchant_kind = %(dining)s THEN base_amount ELSE base_amount + surcharge END)
-FROM p GROUP BY 1
-UNION ALL
-SELECT (SELECT id FROM accounts_ledgeraccount WHERE kind = 'surcharge'),
-       -SUM(CASE WHEN merchant_kind = %(dining)s THEN surcharge ELSE 0 END)
-FROM p HAVING SUM(CASE WHEN merchant_kind = %(dining)s THEN surcharge ELSE 0 END) <> 0"""]
-    if held:
-        parts.append("""SELECT (SELECT id FROM accounts_ledgeraccount WHERE kind = 'suspense'), -SUM(base_amount + surcharge)
-FROM w WHERE held HAVING COUNT(*) > 0""")
-    if cash:
-        parts.append("""SELECT c.id, SUM(w.base_amount) FROM w
-JOIN accounts_ledgeraccount c ON c.kind = 'cash' AND c.operator_id = w.operator_no
-WHERE w.kind = 2 AND w.operator_no <> 0 GROUP BY c.id""")
-    return "\nUNION ALL\n".join(parts)
-
-
-# The card state each purse posted here ends on: after its last record. With late records in the
-# group: after its last record that was not late, or as it was when all were (the card was only seen).
-def _states_sql(*, late: bool) -> str:
-    last = f"""SELECT DISTINCT ON (purse_id) purse_id, card_counter + 1, balance_after FROM {_FASTW} w
-               {"WHERE NOT EXISTS (SELECT 1 FROM ingest_odd o WHERE o.seq = w.seq AND o.late)" if late else ""}
-               ORDER BY purse_id, batch_id DESC, term_seq DESC"""
-    if not late:
-        return last
-    return f"""({last})
-               UNION ALL
-               SELECT f.purse_id, p.card_counter, p.card_balance FROM ingest_fast f
-               JOIN accounts_purse p ON p.id = f.purse_id WHERE f.all_late"""
-
-
-# What the pending-credit deposits took from each purse's pending credit (过渡余额).
-_PENDING_SQL = f"""SELECT purse_id, SUM(base_amount) FROM {_FASTW} w WHERE kind = 2 AND operator_no = 0
-                   GROUP BY purse_id"""
+# The card state of each purse posted here: after its last record that was not late, or as it was
+# when all were late (the card was only seen).
+_STATES_SQL = """SELECT f.purse_id, (f.state >> 32) + 1, f.state & 4294967295 FROM ingest_fast f WHERE f.state IS NOT NULL
+                 UNION ALL
+                 SELECT f.purse_id, p.card_counter, p.card_balance FROM ingest_fast f
+                 JOIN accounts_purse p ON p.id = f.purse_id WHERE f.state IS NULL"""
 
 _BATCHES = """
 WITH c AS (
@@ -474,7 +458,7 @@ def _batches_intake(items: list[BatchIn], *, post: bool) -> list[IntakeResult]:
         # Several groups may run in one transaction (tests): start from empty tables.
         # (ON COMMIT DELETE ROWS empties them at commit; a DELETE of an empty table costs nothing.)
         for table in ("ingest_stage", "ingest_work", "ingest_fast", "ingest_odd", "ingest_dup", "ingest_conflicts",
-                      "ingest_terms"):
+                      "ingest_terms", "ingest_lines"):
             cur.execute(f"DELETE FROM {table}")
         # A terminal's batches are taken in turn: its row is locked until commit (ids in order).
         cur.execute("SELECT id, ack_upto FROM terminals_terminal WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
@@ -517,13 +501,12 @@ def _batches_intake(items: list[BatchIn], *, post: bool) -> list[IntakeResult]:
             # row count and these columns' statistics cost ~0.4 µs a record to gather.
             cur.execute("ANALYZE ingest_work (is_new, status, kind, operator_no, purse_id)")
         journal_id = day = None
-        fast = moves = from_pending = held = cash = late = gap = False
+        fast = moves = from_pending = late = gap = False
         if post:
             purses_lock(ids_sql="SELECT purse_id FROM ingest_work WHERE is_new AND status = 'received'")
-            cur.execute(_FAST, {"offline": protocol.FLAG_OFFLINE})
-            fast, moves, from_pending, held, cash, late, gap = cur.fetchone()
+            cur.execute(_FAST, {"offline": protocol.FLAG_OFFLINE, "dining": MerchantKind.DINING})
+            fast, moves, from_pending, late, gap = cur.fetchone()
             if fast:
-                cur.execute(_DUP)
                 day = business_day(now)
             if moves:
                 first, last = min(batch_of.values()), max(batch_of.values())
@@ -534,16 +517,16 @@ def _batches_intake(items: list[BatchIn], *, post: bool) -> list[IntakeResult]:
         if fast:
             if gap:
                 cur.execute(_FLAGS, {"now": now})
-            purses_card_state_post(states_sql=_states_sql(late=late), seen_at=now)
+            purses_card_state_post(states_sql=_STATES_SQL, seen_at=now)
             if from_pending:
-                purses_pending_spend(amounts_sql=_PENDING_SQL)
+                purses_pending_spend(
+                    amounts_sql="SELECT purse_id, from_pending FROM ingest_fast WHERE from_pending > 0")
             if late:
                 cur.execute("SELECT DISTINCT w.card_no FROM ingest_odd o JOIN ingest_work w ON w.seq = o.seq WHERE o.late")
                 cardflags_resolve_filled(card_nos=[c for c, in cur.fetchall()], now=now)
         if journal_id is not None:
             # Last, so the hot accounts' rows stay locked only for the commit.
-            journal_lines_post(journal_id=journal_id, lines_sql=_lines_sql(held=held, cash=cash),
-                               params={"dining": MerchantKind.DINING})
+            journal_lines_post(journal_id=journal_id, lines_sql="SELECT account_id, amount FROM ingest_lines")
         cur.execute(_BATCHES, {"now": now})
         counts = {b: (stored, dups, exc, to_post) for b, stored, dups, exc, to_post in cur.fetchall()}
         cur.execute(_ACKS_GROUP)
