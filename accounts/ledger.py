@@ -215,25 +215,15 @@ def journal_lines_post(*, journal_id: int, lines_sql: str, params=()) -> int:
 
 def purses_card_state_post(*, states_sql: str, params=(), seen_at) -> int:
     """The card state (卡) of purses from ``states_sql``, a SELECT of (purse_id, card_counter,
-    card_balance) with one row per purse, in one UPDATE. The caller holds the purses' locks."""
+    card_balance, pending_spent) with one row per purse, in one UPDATE: pending_spent is what
+    pending-credit deposits wrote onto the card, taken from the purse's pending credit (过渡余额).
+    The caller holds the purses' locks and has checked that the pending credit covers it."""
     with connection.cursor() as cur:
         cur.execute(
-            f"""UPDATE accounts_purse p SET card_counter = v.c, card_balance = v.b, card_seen_at = %s
-                FROM ({states_sql}) v(id, c, b) WHERE p.id = v.id""",
+            f"""UPDATE accounts_purse p SET card_counter = v.c, card_balance = v.b, card_seen_at = %s,
+                       pending = p.pending - v.spent
+                FROM ({states_sql}) v(id, c, b, spent) WHERE p.id = v.id""",
             [seen_at, *params],
-        )
-        return cur.rowcount
-
-
-def purses_pending_spend(*, amounts_sql: str, params=()) -> int:
-    """Take what pending-credit deposits wrote to the cards from the purses' pending credit
-    (过渡余额): ``amounts_sql`` is a SELECT of (purse_id, amount). The caller holds the purses'
-    locks and has checked that the pending credit covers the amounts."""
-    with connection.cursor() as cur:
-        cur.execute(
-            f"""UPDATE accounts_purse p SET pending = p.pending - v.amount
-                FROM ({amounts_sql}) v(id, amount) WHERE p.id = v.id""",
-            params,
         )
         return cur.rowcount
 

@@ -27,7 +27,6 @@ from accounts.ledger import (
     journal_open,
     purses_card_state_post,
     purses_lock,
-    purses_pending_spend,
 )
 from accounts.models import Journal
 from accounts.timeutil import business_day
@@ -333,10 +332,10 @@ dup AS (INSERT INTO ingest_dup
       AND abs(extract(epoch FROM dw.time - e.time)) <= dw.min_interval_s
     RETURNING 1)
 -- whether the intake posts any purse; whether money moves (pending-credit deposits move none),
--- pending credit is spent, records are late, gaps are left: the statements after this one leave
--- out what the group does not need
+-- records are late, gaps are left: the statements after this one leave out what the group does
+-- not need
 SELECT (SELECT COUNT(*) FROM ins) > 0, COALESCE(bool_or(kind = 1 OR operator_no <> 0), false),
-       COALESCE(bool_or(kind = 2 AND operator_no = 0), false), COALESCE(bool_or(late), false),
+       COALESCE(bool_or(late), false),
        COALESCE(bool_or(card_counter > want_counter), false)
 FROM fast
 """
@@ -390,11 +389,10 @@ ORDER BY terminal_id, term_seq
 """
 
 # The card state of each purse posted here: after its last record that was not late, or as it was
-# when all were late (the card was only seen).
-_STATES_SQL = """SELECT f.purse_id, (f.state >> 32) + 1, f.state & 4294967295 FROM ingest_fast f WHERE f.state IS NOT NULL
-                 UNION ALL
-                 SELECT f.purse_id, p.card_counter, p.card_balance FROM ingest_fast f
-                 JOIN accounts_purse p ON p.id = f.purse_id WHERE f.state IS NULL"""
+# when all were late (the card was only seen); and the pending credit its deposits spent.
+_STATES_SQL = """SELECT f.purse_id, COALESCE((f.state >> 32) + 1, p.card_counter),
+                        COALESCE(f.state & 4294967295, p.card_balance), f.from_pending
+                 FROM ingest_fast f JOIN accounts_purse p ON p.id = f.purse_id"""
 
 _BATCHES = """
 WITH c AS (
@@ -501,11 +499,11 @@ def _batches_intake(items: list[BatchIn], *, post: bool) -> list[IntakeResult]:
             # row count and these columns' statistics cost ~0.4 µs a record to gather.
             cur.execute("ANALYZE ingest_work (is_new, status, kind, operator_no, purse_id)")
         journal_id = day = None
-        fast = moves = from_pending = late = gap = False
+        fast = moves = late = gap = False
         if post:
             purses_lock(ids_sql="SELECT purse_id FROM ingest_work WHERE is_new AND status = 'received'")
             cur.execute(_FAST, {"offline": protocol.FLAG_OFFLINE, "dining": MerchantKind.DINING})
-            fast, moves, from_pending, late, gap = cur.fetchone()
+            fast, moves, late, gap = cur.fetchone()
             if fast:
                 day = business_day(now)
             if moves:
@@ -518,9 +516,6 @@ def _batches_intake(items: list[BatchIn], *, post: bool) -> list[IntakeResult]:
             if gap:
                 cur.execute(_FLAGS, {"now": now})
             purses_card_state_post(states_sql=_STATES_SQL, seen_at=now)
-            if from_pending:
-                purses_pending_spend(
-                    amounts_sql="SELECT purse_id, from_pending FROM ingest_fast WHERE from_pending > 0")
             if late:
                 cur.execute("SELECT DISTINCT w.card_no FROM ingest_odd o JOIN ingest_work w ON w.seq = o.seq WHERE o.late")
                 cardflags_resolve_filled(card_nos=[c for c, in cur.fetchall()], now=now)
