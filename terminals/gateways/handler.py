@@ -29,7 +29,7 @@ from django.db import close_old_connections, connection
 
 from .. import host
 from .. import wire as P
-from ..ingest.intake import BatchIn, IntakeResult, batches_intake
+from ..ingest.intake import BatchIn, IntakeResult, batches_intake, intake_prepare
 
 log = logging.getLogger("campuscard.gateway")
 
@@ -122,6 +122,12 @@ def batch_in(session: host.Session, raw: bytes, key: bytes) -> BatchIn | Outcome
     if not session.signed_in:
         return nack(P.Nack.NOT_SIGNED_IN, terminal_id, msg_seq, key, close=False)
     return BatchIn(terminal_id, batch_no, msg_seq, bytes(raw), bytes(body))
+
+
+def prepare() -> None:
+    """Ready this thread's database connection for the intake (its staging tables)."""
+    close_old_connections()
+    intake_prepare()
 
 
 def intake(items: list[BatchIn]) -> list[IntakeResult]:

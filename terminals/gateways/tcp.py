@@ -182,10 +182,30 @@ class Gateway:
 
     async def start(self, host_addr: str, port: int):
         self.loop = asyncio.get_running_loop()
+        await self._prepare_threads()
         self.server = await asyncio.start_server(self.handle, host_addr, port, limit=2**17, backlog=4096)
         self.listener = threading.Thread(target=self._listen_blocklist, name="gw-listen", daemon=True)
         self.listener.start()
         return self.server
+
+    async def _prepare_threads(self):
+        """Every database thread connects and creates its staging tables before the first terminal
+        comes (a barrier holds each task until all threads have one). A database that is down now
+        only delays this to the first batch."""
+        n = self.executor._max_workers
+        barrier = threading.Barrier(n, timeout=10)
+
+        def prepare():
+            try:
+                handler.prepare()
+            except Exception:  # noqa: BLE001 - the intake connects again when a batch comes
+                log.warning("gateway: database thread not prepared", exc_info=True)
+            try:
+                barrier.wait()
+            except threading.BrokenBarrierError:
+                pass
+
+        await asyncio.gather(*(self.loop.run_in_executor(self.executor, prepare) for _ in range(n)))
 
     def stop(self):
         self._listener_stop.set()

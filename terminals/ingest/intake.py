@@ -442,6 +442,14 @@ def batches_intake(items: list[BatchIn], *, post: bool = True) -> list[IntakeRes
         return _batches_intake(items, post=False)
 
 
+def intake_prepare() -> None:
+    """Create this connection's staging tables now (a gateway's database threads at start), so the
+    first group a connection takes does not pay for them (~0.1 s)."""
+    with connection.cursor() as cur:
+        for sql in _TEMP:
+            cur.execute(sql)
+
+
 @transaction.atomic
 def _batches_intake(items: list[BatchIn], *, post: bool) -> list[IntakeResult]:
     now = timezone.now()
