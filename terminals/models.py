@@ -7,8 +7,8 @@ BATCH_ACK; posting changes only its status and journal. See docs/protocol.md.
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import models
 from django.contrib.postgres.indexes import BrinIndex
+from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
