@@ -212,8 +212,12 @@ def write_results(bench: str, title: str, lines: list[str], argv: list[str]) -> 
         "```",
     ]
     path = ROOT / "bench" / bench / "RESULTS.md"
-    # What follows the figures (the way here, notes written by hand) stays.
     old = path.read_text() if path.exists() else ""
-    parts = old.split("\n```\n", 2)
-    rest = parts[2] if len(parts) == 3 else ""
-    path.write_text("\n".join(head) + "\n" + text + "\n```\n" + rest)
+    path.write_text("\n".join(head) + "\n" + text + "\n```\n" + after_figures(old))
+
+
+def after_figures(section: str) -> str:
+    """What follows a RESULTS.md section's figures block (the way here, notes written by hand):
+    a run replaces the figures and keeps this."""
+    parts = section.split("\n```\n", 2)
+    return parts[2] if len(parts) == 3 else ""

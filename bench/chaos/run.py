@@ -48,6 +48,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.common import after_figures  # noqa: E402 - ROOT on the path first
+
 VAR = Path(os.environ.get("CHAOS_VAR_DIR", ROOT / "var" / "chaos"))
 PY = str(ROOT / ".venv" / "bin" / "python")
 CELERY = str(ROOT / ".venv" / "bin" / "celery")
@@ -941,18 +943,10 @@ def write_results(title: str, lines: list[str], argv: list[str], *, quick: bool,
     old = path.read_text() if path.exists() else "# bench/chaos\n\n"
     chaos_part, _, lunch_part = old.partition(LUNCH_MARK)
     if lunch:
-        lunch_part = section + _after_figures(lunch_part)
+        lunch_part = section + after_figures(lunch_part)
     else:
-        chaos_part = "# bench/chaos\n\n" + section + _after_figures(chaos_part)
+        chaos_part = "# bench/chaos\n\n" + section + after_figures(chaos_part)
     path.write_text(chaos_part + LUNCH_MARK + lunch_part)
-
-
-def _after_figures(part: str) -> str:
-    """What was written by hand after a section's figures block (its history table): a run
-    replaces the figures and keeps that."""
-    opening = part.find("```\n")
-    closing = part.find("\n```\n", opening + 4) if opening >= 0 else -1
-    return part[closing + 5:] if closing >= 0 else ""
 
 
 if __name__ == "__main__":
