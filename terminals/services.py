@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -220,7 +220,5 @@ def lostrange_resolve(*, actor, lost_id: int, reason: str):
 def record_days_summarise() -> None:
     """Summarise the record table's new block ranges in its business-day BRIN index, so reads of a
     closed day skip the rest of the table even where autovacuum (autosummarize) is off."""
-    from django.db import connection
-
     with connection.cursor() as cur:
         cur.execute("SELECT brin_summarize_new_values('record_business_day_brin')")

@@ -124,39 +124,34 @@ _TUPLE = (_U32 + _U32 + _U8 + _U8 + _U16 + _U8 + _U8 + _U16 + _U32 * 6
           + struct.pack(">i", protocol.RECORD_LEN) + b"%b")  # after 17 fields, batch and terminal: per batch
 _COPY_HEAD, _COPY_TAIL = b"PGCOPY\n\xff\r\n\0" + bytes(8), struct.pack(">h", -1)
 
-_TEMP = (
-    """CREATE TEMP TABLE IF NOT EXISTS ingest_stage (
-        seq bigserial, batch_id bigint, terminal_id bigint, term_seq bigint, card_no bigint, card_type int,
-        kind int, card_counter int, flags int, res1 int, res2 int, base_amount bigint, surcharge bigint,
-        balance_before bigint, balance_after bigint, time bigint, operator_no bigint, raw bytea)
-        ON COMMIT DELETE ROWS""",
-    """CREATE TEMP TABLE IF NOT EXISTS ingest_work (
-        seq bigint, batch_id bigint, terminal_id bigint, term_seq bigint, card_no bigint, card_type int, kind int,
-        card_counter int, flags int, base_amount bigint, surcharge bigint, balance_before bigint,
+# The intake's temp tables, name → columns; each connection creates them once, and their rows
+# go at commit (ON COMMIT DELETE ROWS).
+_TEMP = {
+    "ingest_stage": """seq bigserial, batch_id bigint, terminal_id bigint, term_seq bigint, card_no bigint,
+        card_type int, kind int, card_counter int, flags int, res1 int, res2 int, base_amount bigint, surcharge bigint,
+        balance_before bigint, balance_after bigint, time bigint, operator_no bigint, raw bytea""",
+    "ingest_work": """seq bigint, batch_id bigint, terminal_id bigint, term_seq bigint, card_no bigint, card_type int,
+        kind int, card_counter int, flags int, base_amount bigint, surcharge bigint, balance_before bigint,
         balance_after bigint, time timestamptz, operator_no bigint, raw bytea, is_new boolean, merchant_id bigint,
-        merchant_kind int, payable_account_id bigint, purse_id bigint, problems text[], status varchar(10))
-        ON COMMIT DELETE ROWS""",
-    # The purses the intake posts itself (few rows), and its records that R-DUP-1 lists.
-    # with what they come to: the purse account's net gain, the card state after the last record that
-    # was not late (counter and balance packed; NULL when all were late), the pending credit spent
-    """CREATE TEMP TABLE IF NOT EXISTS ingest_fast (purse_id bigint PRIMARY KEY, account_id bigint, net bigint,
-        state bigint, from_pending bigint) ON COMMIT DELETE ROWS""",
+        merchant_kind int, payable_account_id bigint, purse_id bigint, problems text[], status varchar(10)""",
+    # The purses the intake posts itself (few rows), with what they come to: the purse account's
+    # net gain, the card state after the last record that was not late (counter and balance
+    # packed; NULL when all were late), the pending credit spent.
+    "ingest_fast": "purse_id bigint PRIMARY KEY, account_id bigint, net bigint, state bigint, from_pending bigint",
     # The journal lines of what the intake posts (debit positive), summed per account when posted.
-    "CREATE TEMP TABLE IF NOT EXISTS ingest_lines (account_id bigint, amount bigint) ON COMMIT DELETE ROWS",
+    "ingest_lines": "account_id bigint, amount bigint",
     # Its records off the card's running order (late: below the counter expected; or after a gap),
     # and its offline purchases outside an authorised period (held).
-    """CREATE TEMP TABLE IF NOT EXISTS ingest_odd (seq bigint PRIMARY KEY, late boolean, want_counter bigint,
-        want_before bigint, held boolean) ON COMMIT DELETE ROWS""",
-    "CREATE TEMP TABLE IF NOT EXISTS ingest_dup (seq bigint PRIMARY KEY) ON COMMIT DELETE ROWS",
+    "ingest_odd": "seq bigint PRIMARY KEY, late boolean, want_counter bigint, want_before bigint, held boolean",
+    # Its records that R-DUP-1 lists.
+    "ingest_dup": "seq bigint PRIMARY KEY",
     # The group's TXN_BATCH frames, as they become terminals_batch rows.
-    """CREATE TEMP TABLE IF NOT EXISTS ingest_frames (terminal_id bigint, batch_no bigint, msg_seq bigint, raw bytea,
-        count int) ON COMMIT DELETE ROWS""",
+    "ingest_frames": "terminal_id bigint, batch_no bigint, msg_seq bigint, raw bytea, count int",
     # The group's terminals: ack_upto and the highest number stored before the group (both read
     # with the terminal's row locked).
-    "CREATE TEMP TABLE IF NOT EXISTS ingest_terms (terminal_id bigint PRIMARY KEY, ack bigint, top bigint)"
-    " ON COMMIT DELETE ROWS",
-    "CREATE TEMP TABLE IF NOT EXISTS ingest_conflicts (batch_id bigint) ON COMMIT DELETE ROWS",
-)
+    "ingest_terms": "terminal_id bigint PRIMARY KEY, ack bigint, top bigint",
+    "ingest_conflicts": "batch_id bigint",
+}
 
 # Each staged record: whether it is the first of its (terminal, term_seq) in the group and new
 # to the host, the merchant at its time, the card, and the
@@ -428,9 +423,11 @@ INSERT INTO ingest_conflicts SELECT batch_id FROM k
 
 
 # Groups of more records than this get statistics on their work table. Without them the planner
-# takes the work table's filters as selective and joins the posting statement's CTEs by nested
-# loops over each other: purses × records comparisons, ~20 ms for a group of 1,000 records (a
-# lunch-rush group) where a hash join takes 1 ms; below ~500 that costs less than the ANALYZE.
+# takes the work table's filters as selective (0.5 % each) and joins by nested loops: an index
+# probe per record where one hash join would do (25,000 probes in a large group), and the posting
+# statement's CTEs looped over each other, purses × records comparisons, ~20 ms for a group of
+# 1,000 records (a lunch-rush group) where a hash join takes 1 ms. Below ~500 records that costs
+# less than the ANALYZE.
 _ANALYZE_RECORDS = 500
 
 
@@ -455,8 +452,8 @@ def intake_prepare() -> None:
     """Create this connection's staging tables now (a gateway's database threads at start), so the
     first group a connection takes does not pay for them (~0.1 s)."""
     with connection.cursor() as cur:
-        for sql in _TEMP:
-            cur.execute(sql)
+        for name, columns in _TEMP.items():
+            cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} ({columns}) ON COMMIT DELETE ROWS")
 
 
 @transaction.atomic
@@ -468,12 +465,10 @@ def _batches_intake(items: list[BatchIn], *, post: bool) -> list[IntakeResult]:
         cur.execute("SET LOCAL jit = off")
         # The group's sorts (25,000 records by terminal and number, by purse) spill to disk at 4 MB.
         cur.execute("SET LOCAL work_mem = '64MB'")
-        for sql in _TEMP:
-            cur.execute(sql)
+        intake_prepare()
         # Several groups may run in one transaction (tests): start from empty tables.
         # (ON COMMIT DELETE ROWS empties them at commit; a DELETE of an empty table costs nothing.)
-        for table in ("ingest_stage", "ingest_work", "ingest_fast", "ingest_odd", "ingest_dup", "ingest_conflicts",
-                      "ingest_terms", "ingest_lines", "ingest_frames"):
+        for table in _TEMP:
             cur.execute(f"DELETE FROM {table}")
         # A terminal's batches are taken in turn: its row is locked until commit (ids in order).
         cur.execute("SELECT id, ack_upto FROM terminals_terminal WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
@@ -521,9 +516,8 @@ def _batches_intake(items: list[BatchIn], *, post: bool) -> list[IntakeResult]:
                FROM STDIN WITH (FORMAT binary)""", buf)
         cur.execute(_WORK, {"known": protocol.FLAGS_KNOWN, "topup": MerchantKind.TOPUP, "tids": tids})
         if sum(len(i.body) - 6 for i in items) > _ANALYZE_RECORDS * protocol.RECORD_LEN:
-            # Without statistics the planner takes the filters on these columns as selective
-            # (0.5 % each) and probes indexes 25,000 times where a hash join does it once; the
-            # row count and these columns' statistics cost ~0.4 µs a record to gather.
+            # The columns the posting statements filter and join on (why: _ANALYZE_RECORDS);
+            # the row count and their statistics cost ~0.4 µs a record to gather.
             cur.execute("ANALYZE ingest_work (is_new, status, kind, operator_no, purse_id)")
         journal_id = day = None
         fast = moves = late = gap = False
