@@ -1,0 +1,86 @@
+"""The binary COPY of a group's records into the intake's staging table, built with numpy.
+
+PostgreSQL's binary COPY format is a field count, then per field a length and its bytes. The
+wire's fields are big-endian unsigned, as PostgreSQL's integers are (signed, but zero-extended
+they fit), so a field needs no decoding: it is copied, right-aligned, into its slot of a template
+row that holds the lengths and the zero bytes. numpy copies one column of slots for the whole group
+at once (~0.05 µs a record; a Python format per record took ~0.8 µs), and numbers the records.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+
+import numpy as np
+
+from ..wire import RECORD_LEN
+
+# The staging table's columns in COPY order: (name, SQL type, bytes of the wire record it takes,
+# as (start, end), right-aligned in the field; None: set per record or per batch). The 3 reserved
+# bytes are one column (they must all be zero).
+COLUMNS = (
+    ("seq", "bigint", None),
+    ("batch_id", "bigint", None),
+    ("terminal_id", "bigint", None),
+    ("term_seq", "bigint", (0, 4)),
+    ("card_no", "bigint", (4, 8)),
+    ("card_type", "int", (8, 9)),
+    ("kind", "int", (9, 10)),
+    ("card_counter", "int", (10, 12)),
+    ("flags", "int", (12, 13)),
+    ("reserved", "int", (13, 16)),
+    ("base_amount", "bigint", (16, 20)),
+    ("surcharge", "bigint", (20, 24)),
+    ("balance_before", "bigint", (24, 28)),
+    ("balance_after", "bigint", (28, 32)),
+    ("time", "bigint", (32, 36)),
+    ("operator_no", "bigint", (36, 40)),
+    ("raw", "bytea", (0, RECORD_LEN)),
+)
+TABLE_COLUMNS = ", ".join(f"{name} {sql}" for name, sql, _ in COLUMNS)
+COPY_SQL = f"COPY ingest_stage ({', '.join(n for n, _, _ in COLUMNS)}) FROM STDIN WITH (FORMAT binary)"
+COPY_HEAD, COPY_TAIL = b"PGCOPY\n\xff\r\n\0" + bytes(8), struct.pack(">h", -1)
+
+_WIDTH = {"bigint": 8, "int": 4, "bytea": RECORD_LEN}
+
+
+def _layout():
+    row, where = bytearray(struct.pack(">h", len(COLUMNS))), {}
+    for name, sql, _ in COLUMNS:
+        row += struct.pack(">i", _WIDTH[sql])
+        where[name] = len(row)  # the field's first byte
+        row += bytes(_WIDTH[sql])
+    return np.frombuffer(bytes(row), np.uint8), where
+
+
+_TEMPLATE, _AT = _layout()
+# (first byte in the row, wire start, wire end) of every field copied from the record
+_SLOTS = tuple((_AT[name] + _WIDTH[sql] - (span[1] - span[0]), *span) for name, sql, span in COLUMNS if span)
+
+
+def stage_buffer(batches: list[tuple[int, int, bytes]]) -> tuple[io.BytesIO, bool]:
+    """The COPY data of ``(batch_id, terminal_id, records)`` (records: 40 bytes each), numbered
+    1, 2, … in the order given; and whether every batch's record numbers rise strictly, so that
+    no number comes twice in the group (the batches are of distinct terminals)."""
+    counts = [len(records) // RECORD_LEN for _, _, records in batches]
+    n = sum(counts)
+    wire = np.frombuffer(b"".join(records for _, _, records in batches), np.uint8).reshape(n, RECORD_LEN)
+    rows = np.empty((n, len(_TEMPLATE)), np.uint8)
+    rows[:] = _TEMPLATE
+    for at, start, end in _SLOTS:
+        rows[:, at:at + end - start] = wire[:, start:end]
+    for name, values in (("seq", np.arange(1, n + 1)),
+                         ("batch_id", np.repeat([b for b, _, _ in batches], counts)),
+                         ("terminal_id", np.repeat([t for _, t, _ in batches], counts))):
+        rows[:, _AT[name]:_AT[name] + 8] = values.astype(">i8").view(np.uint8).reshape(n, 8)
+    seqs = np.ascontiguousarray(wire[:, :4]).view(">u4").ravel()
+    rising = np.diff(seqs.astype(np.int64)) > 0
+    ends = np.cumsum(counts)[:-1]  # a batch's first record follows another terminal's last
+    rising[ends[(ends > 0) & (ends < n)] - 1] = True
+    buf = io.BytesIO()
+    buf.write(COPY_HEAD)
+    buf.write(rows.data)
+    buf.write(COPY_TAIL)
+    buf.seek(0)
+    return buf, bool(rising.all())
