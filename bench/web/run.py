@@ -666,7 +666,7 @@ def main():
     ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--keep", action="store_true", help="keep the cloned database after the run")
     ap.add_argument("--without-index", action="store_true",
-                    help="drop record_merchant_revenue on the clone first (the figures before it existed)")
+                    help="drop record_merchant on the clone first (the figures without a merchant index)")
     ap.add_argument("--without-close", action="store_true",
                     help="empty the daily-close tables on the clone first: the page reads every day from records "
                          "(the figures before it read the close)")
@@ -686,7 +686,7 @@ def main():
 
     if args.without_index:
         with connection.cursor() as cur:
-            cur.execute("DROP INDEX IF EXISTS record_merchant_revenue")
+            cur.execute("DROP INDEX IF EXISTS record_merchant")
     global REVENUE_SQL, OPEN_FROM
     if args.without_close:
         with connection.cursor() as cur:
@@ -773,7 +773,7 @@ def main():
         f"{n_records:,} terminal records (set-based SQL, not through the gateway) over {DAYS} business days up to "
         f"{built_on}; {MERCHANTS:,} merchants ({CANTEENS} canteens with {n_canteen:,} records each, others ~{n_small:,}), "
         f"{TERMINALS:,} terminals, {CARDS:,} cards"
-        + ("; index record_merchant_revenue DROPPED (before)" if args.without_index else ""),
+        + ("; index record_merchant DROPPED" if args.without_index else ""),
         (f"daily close: {n_closed} days closed up to {last_closed} ({n_mtotals:,} merchant and {n_ttotals:,} terminal day "
          f"totals); the page reads those from the close and {OPEN_FROM} … {today} from records"
          if n_closed else "daily close: no day closed (--without-close): the page reads every day from records"),

@@ -15,7 +15,7 @@ from .records import PURCHASE, SHARE, days_filled
 
 
 def _revenue(merchant, start: dt.date, end: dt.date, terminal_id: int | None = None) -> QuerySet[Record]:
-    # Matches the partial index record_merchant_revenue; callers COUNT(*), not COUNT(id), so that
+    # Matches the index record_merchant (kind and status in it); callers COUNT(*), not COUNT(id), so that
     # PostgreSQL answers from the index without visiting the table.
     qs = Record.objects.filter(merchant_id=merchant.pk, kind=PURCHASE, status=Record.Status.POSTED,
                                business_day__gte=start, business_day__lte=end)
