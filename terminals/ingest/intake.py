@@ -116,8 +116,9 @@ class BatchIn:
 _TERMS = """
 INSERT INTO ingest_terms
 SELECT v.id, v.ack, (SELECT MAX(r.term_seq) FROM terminals_record r WHERE r.terminal_id = v.id),
-    o.merchant_id, date_trunc('second', o.valid_from), lr.id, lr.effective_from
+    o.merchant_id, date_trunc('second', o.valid_from), lr.id, lr.effective_from, t.min_interval_s
 FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, ack)
+JOIN terminals_terminal t ON t.id = v.id
 LEFT JOIN (SELECT id, effective_from FROM terminals_surchargerate ORDER BY effective_from DESC LIMIT 1) lr ON true
 LEFT JOIN terminals_assignment o ON o.terminal_id = v.id AND o.valid_to IS NULL
     AND NOT EXISTS (SELECT 1 FROM terminals_assignment l WHERE l.terminal_id = o.terminal_id AND l.valid_from > o.valid_from)
@@ -165,7 +166,7 @@ _TEMP = {
     "ingest_work": """seq bigint, batch_id bigint, terminal_id bigint, term_seq bigint, card_no bigint, card_type int,
         kind int, card_counter int, flags int, base_amount bigint, surcharge bigint, balance_before bigint,
         balance_after bigint, time timestamptz, operator_no bigint, raw bytea, is_new boolean, merchant_id bigint,
-        merchant_kind int, payable_account_id bigint, purse_id bigint, faults int, status varchar(10)
+        merchant_kind int, payable_account_id bigint, purse_id bigint, min_interval_s int, faults int, status varchar(10)
         GENERATED ALWAYS AS (CASE WHEN faults & ~""" + str(_SOFT_FAULTS) + """ = 0 THEN 'received' ELSE 'exception' END)
         STORED""",
     # The purses the intake posts itself (few rows), with what they come to: the purse account's
@@ -183,9 +184,9 @@ _TEMP = {
     "ingest_frames": "terminal_id bigint, batch_no bigint, msg_seq bigint, raw bytea, count int",
     # The group's terminals: ack_upto and the highest number stored before the group (both read
     # with the terminal's row locked), the open assignment if none started after it, and the
-    # latest surcharge rate (the same in every row).
+    # latest surcharge rate (the same in every row), the terminal's duplicate guard (R-DUP-1).
     "ingest_terms": """terminal_id bigint PRIMARY KEY, ack bigint, top bigint, merchant_id bigint, since timestamptz,
-        rate_id bigint, rate_from timestamptz""",
+        rate_id bigint, rate_from timestamptz, min_interval_s int""",
     "ingest_conflicts": "batch_id bigint",
 }
 
@@ -194,7 +195,7 @@ _TEMP = {
 _WORK = f"""
 INSERT INTO ingest_work (seq, batch_id, terminal_id, term_seq, card_no, card_type, kind, card_counter, flags,
     base_amount, surcharge, balance_before, balance_after, time, operator_no, raw, is_new, merchant_id,
-    merchant_kind, payable_account_id, purse_id, faults)
+    merchant_kind, payable_account_id, purse_id, min_interval_s, faults)
 -- The usual case is read once per group into ingest_terms, not per record: the terminal's open
 -- assignment when none started after it, and the latest surcharge rate; a record older than
 -- either looks it up.
@@ -207,7 +208,7 @@ SELECT s.seq, s.batch_id, s.terminal_id, s.term_seq, s.card_no, s.card_type, s.k
     -- outgrew its statistics).
     s.first AND CASE WHEN s.term_seq > top.top OR top.top IS NULL THEN true ELSE NOT EXISTS (
         SELECT 1 FROM terminals_record r WHERE r.terminal_id = s.terminal_id AND r.term_seq = s.term_seq) END,
-    a.merchant_id, m.kind, m.payable_account_id, c.purse_id,
+    a.merchant_id, m.kind, m.payable_account_id, c.purse_id, top.min_interval_s,
     {_FAULTS}
 FROM (SELECT st.*, to_timestamp(st.time) AS at, {{first}} AS first FROM ingest_stage st) s
 JOIN ingest_terms top ON top.terminal_id = s.terminal_id
@@ -249,12 +250,16 @@ WITH r0 AS (
         -- late, as counters rise strictly from one such record to the next
         MAX(w.card_counter::bigint << 32 | w.balance_after) OVER o AS top,
         -- what the purse account gained before the record (purchases take, cash deposits give)
-        COALESCE(SUM(s.gain) OVER o, 0) AS gained_before
+        COALESCE(SUM(s.gain) OVER o, 0) AS gained_before,
+        -- the purse's record before it, for R-DUP-1 when at the same terminal (one batch per
+        -- terminal in a group): in the same window pass
+        LAG(w.batch_id) OVER o AS prev_batch, LAG(w.card_no) OVER o AS prev_card, LAG(w.kind) OVER o AS prev_kind,
+        LAG(w.base_amount) OVER o AS prev_base, LAG(w.time) OVER o AS prev_time, w.min_interval_s
     FROM ingest_work w JOIN accounts_purse p ON p.id = w.purse_id
     CROSS JOIN LATERAL (SELECT CASE WHEN w.kind = 1 THEN -(w.base_amount + w.surcharge)
                                     WHEN w.operator_no <> 0 THEN w.base_amount ELSE 0 END AS gain) s
     WHERE w.is_new AND w.status = 'received'
-    -- one frame for both, so one window pass over one sort
+    -- one frame for all, so one window pass over one sort
     WINDOW o AS (PARTITION BY w.purse_id ORDER BY w.batch_id, w.term_seq
                  ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)),
 r1 AS (
@@ -264,7 +269,8 @@ r1 AS (
 r AS (SELECT seq, batch_id, term_seq, purse_id, account_id, card_no, terminal_id, time, kind, flags, operator_no,
              card_counter,
              balance_before, balance_after, base_amount, surcharge, payable_account_id, merchant_kind, pending, gain,
-             gained, want_counter, want_before, top, card_counter < want_counter AS late FROM r1),
+             gained, want_counter, want_before, top, card_counter < want_counter AS late,
+             prev_batch, prev_card, prev_kind, prev_base, prev_time, min_interval_s FROM r1),
 -- per purse, in one pass: anything that needs batch_post, the lowest balance point, the pending
 -- credit spent, the net gain, the card state after (counters rise strictly from one record that
 -- is not late to the next, so the packed maximum of those is the last of them)
@@ -275,6 +281,9 @@ pa AS (
         bool_or((card_counter = want_counter AND balance_before <> want_before)
                 -- a counter the group already saw: the packed maximum cannot tell which came first
                 OR card_counter = COALESCE(top >> 32, -1)
+                -- at a terminal, records of another card of the purse or of the other kind: the
+                -- record before is then not always the card's previous charge there (R-DUP-1)
+                OR COALESCE(prev_batch = batch_id AND (prev_card <> card_no OR prev_kind <> kind), false)
                 OR card_no IN (SELECT card_no FROM accounts_blocklistentry)
                 OR (kind = 2 AND operator_no <> 0 AND operator_no NOT IN (
                         SELECT operator_id FROM accounts_ledgeraccount WHERE kind = 'cash' AND operator_id IS NOT NULL)))
@@ -318,23 +327,21 @@ lines AS (INSERT INTO ingest_lines
     WHERE fast.kind = 2 AND fast.operator_no <> 0 GROUP BY c.id
     RETURNING 1),
 -- R-DUP-1 as batch_post applies it: the previous charge of the same card at the same terminal (in
--- this group, or the latest one posted before), same amount, within the terminal's interval. The
+-- this group: the record before it at the terminal, as a posted purse's records there are of one
+-- card and kind; or the latest one posted before), same amount, within the terminal's interval. The
 -- index is probed only for a card's first charge at a terminal in the group.
-dw AS (
-    SELECT fast.seq, fast.terminal_id, fast.card_no, fast.base_amount, fast.time, t.min_interval_s,
-        LAG(fast.base_amount) OVER d AS prev_base, LAG(fast.time) OVER d AS prev_time
-    FROM fast JOIN terminals_terminal t ON t.id = fast.terminal_id WHERE fast.kind = 1
-    WINDOW d AS (PARTITION BY fast.terminal_id, fast.card_no ORDER BY fast.batch_id, fast.term_seq)),
 dup AS (INSERT INTO ingest_dup
-    SELECT seq FROM dw WHERE prev_base = base_amount AND abs(extract(epoch FROM time - prev_time)) <= min_interval_s
+    SELECT seq FROM fast
+    WHERE kind = 1 AND prev_batch = batch_id AND prev_base = base_amount
+      AND abs(extract(epoch FROM time - prev_time)) <= min_interval_s
     UNION ALL
-    SELECT dw.seq FROM dw CROSS JOIN LATERAL (
+    SELECT f.seq FROM fast f CROSS JOIN LATERAL (
         SELECT x.base_amount, x.time FROM terminals_record x
-        WHERE x.card_no = dw.card_no AND x.terminal_id = dw.terminal_id AND x.kind = 1
-          AND x.status IN ('posted', 'held') AND x.time >= dw.time - make_interval(secs => dw.min_interval_s)
+        WHERE x.card_no = f.card_no AND x.terminal_id = f.terminal_id AND x.kind = 1
+          AND x.status IN ('posted', 'held') AND x.time >= f.time - make_interval(secs => f.min_interval_s)
         ORDER BY x.term_seq DESC LIMIT 1) e
-    WHERE dw.prev_time IS NULL AND e.base_amount = dw.base_amount
-      AND abs(extract(epoch FROM dw.time - e.time)) <= dw.min_interval_s
+    WHERE f.kind = 1 AND f.prev_batch IS DISTINCT FROM f.batch_id AND e.base_amount = f.base_amount
+      AND abs(extract(epoch FROM f.time - e.time)) <= f.min_interval_s
     RETURNING 1)
 -- whether the intake posts any purse; whether money moves (pending-credit deposits move none),
 -- records are late, gaps are left: the statements after this one leave out what the group does
