@@ -51,3 +51,9 @@ def test_reserved_bytes_are_one_column_and_batches_keep_their_ids():
 def test_rising_says_whether_a_batch_may_repeat_a_number(seqs, rising):
     _, got = _staged([(1, 1, [_rec(9)]), (2, 2, [_rec(s) for s in seqs]), (3, 3, [])])
     assert got is rising
+
+
+def test_a_buffer_reused_for_a_smaller_then_a_larger_group_stages_only_that_group():
+    for count, first in ((30, 100), (3, 500), (40, 900)):
+        rows, rising = _staged([(7, 8, [_rec(first + i, base_amount=first + i) for i in range(count)])])
+        assert [(r[0], r[3], r[10]) for r in rows] == [(i + 1, first + i, first + i) for i in range(count)] and rising
