@@ -308,19 +308,22 @@ odd AS (INSERT INTO ingest_odd SELECT seq, late, want_counter, want_before, held
 -- (R-TERM-2); a cash deposit moves the cashier's cash on hand into the purse; a pending-credit
 -- deposit moves nothing (the money is in the purse already). The purchases are summed per merchant
 -- payable in one pass; the lines read those few rows.
-pm AS (SELECT payable_account_id, merchant_kind = %(dining)s AS dining, held, SUM(base_amount) AS base,
+-- (Grouped by kind rather than filtered: the planner, taking the filter as selective, sorted every
+-- record for a few groups where a hash aggregate takes one pass.)
+pm AS (SELECT payable_account_id, kind, merchant_kind = %(dining)s AS dining, held, SUM(base_amount) AS base,
               SUM(surcharge) AS surcharge
-       FROM fast WHERE kind = 1 GROUP BY 1, 2, 3),
+       FROM fast GROUP BY 1, 2, 3, 4),
 lines AS (INSERT INTO ingest_lines
     SELECT account_id, -net FROM pa JOIN ins USING (purse_id)
     UNION ALL
-    SELECT payable_account_id, -SUM(base + CASE WHEN dining THEN 0 ELSE surcharge END) FROM pm WHERE NOT held GROUP BY 1
+    SELECT payable_account_id, -SUM(base + CASE WHEN dining THEN 0 ELSE surcharge END) FROM pm
+    WHERE kind = 1 AND NOT held GROUP BY 1
     UNION ALL
     SELECT (SELECT id FROM accounts_ledgeraccount WHERE kind = 'surcharge'), -SUM(surcharge)
-    FROM pm WHERE dining AND NOT held HAVING SUM(surcharge) <> 0
+    FROM pm WHERE kind = 1 AND dining AND NOT held HAVING SUM(surcharge) <> 0
     UNION ALL
     SELECT (SELECT id FROM accounts_ledgeraccount WHERE kind = 'suspense'), -SUM(base + surcharge)
-    FROM pm WHERE held HAVING COUNT(*) > 0
+    FROM pm WHERE kind = 1 AND held HAVING COUNT(*) > 0
     UNION ALL
     SELECT c.id, SUM(fast.base_amount) FROM fast
     JOIN accounts_ledgeraccount c ON c.kind = 'cash' AND c.operator_id = fast.operator_no
