@@ -80,16 +80,6 @@ FROM agg a LEFT JOIN merged m ON m.id = a.id  -- every slow terminal has interva
 """
 
 
-# The usual case of a group, without reading the record table again: nothing was stored above
-# the terminal's ack_upto before the group, no range is declared lost above it, and the group's new
-# numbers are exactly ack+1 … ack+n. The other terminals take acks_advance.
-_ACKS_GROUP = """
-SELECT t.terminal_id, GREATEST(t.ack, w.hi) FROM ingest_terms t
-LEFT JOIN (SELECT terminal_id, COUNT(*) AS n, MAX(term_seq) AS hi FROM ingest_work WHERE is_new GROUP BY 1) w
-    ON w.terminal_id = t.terminal_id
-WHERE COALESCE(t.top, 0) <= t.ack AND COALESCE(w.hi - t.ack, 0) = COALESCE(w.n, 0)
-  AND NOT EXISTS (SELECT 1 FROM terminals_lostrange l WHERE l.terminal_id = t.terminal_id AND l.to_seq > t.ack)
-"""
 
 
 def acks_advance(acks: dict[int, int]) -> dict[int, int]:
@@ -412,19 +402,27 @@ _STATES_SQL = """SELECT f.purse_id, COALESCE((f.state >> 32) + 1, p.card_counter
                         COALESCE(f.state & 4294967295, p.card_balance), f.from_pending
                  FROM ingest_fast f JOIN accounts_purse p ON p.id = f.purse_id"""
 
+# Each batch's counts, and its terminal's new ack_upto in the usual case, read off the work table:
+# nothing was stored above the terminal's ack_upto before the group, no range is declared lost
+# above it, and the group's new numbers are exactly ack+1 … ack+n (NULL otherwise: acks_advance).
 _BATCHES = """
 WITH c AS (
-    SELECT w.batch_id, COUNT(*) FILTER (WHERE w.is_new) AS stored,
+    SELECT w.batch_id, w.terminal_id, COUNT(*) FILTER (WHERE w.is_new) AS stored,
         COUNT(*) FILTER (WHERE NOT w.is_new) AS duplicates,
         COUNT(*) FILTER (WHERE w.is_new AND w.faults <> 0) AS problems,
-        COUNT(*) FILTER (WHERE w.is_new AND w.status = 'received' AND f.purse_id IS NULL) AS to_post
-    FROM ingest_work w LEFT JOIN ingest_fast f ON f.purse_id = w.purse_id GROUP BY w.batch_id),
+        COUNT(*) FILTER (WHERE w.is_new AND w.status = 'received' AND f.purse_id IS NULL) AS to_post,
+        MAX(w.term_seq) FILTER (WHERE w.is_new) AS hi
+    FROM ingest_work w LEFT JOIN ingest_fast f ON f.purse_id = w.purse_id GROUP BY w.batch_id, w.terminal_id),
 k AS (SELECT batch_id, COUNT(*) AS conflicts FROM ingest_conflicts GROUP BY batch_id)
 UPDATE terminals_batch b SET stored = c.stored, duplicates = c.duplicates,
     exceptions = c.problems + COALESCE(k.conflicts, 0),
     posted_at = CASE WHEN c.to_post = 0 THEN %(now)s::timestamptz END
-FROM c LEFT JOIN k ON k.batch_id = c.batch_id WHERE b.id = c.batch_id
-RETURNING b.id, b.stored, b.duplicates, b.exceptions, c.to_post
+FROM c LEFT JOIN k ON k.batch_id = c.batch_id JOIN ingest_terms t ON t.terminal_id = c.terminal_id
+WHERE b.id = c.batch_id
+RETURNING b.id, b.stored, b.duplicates, b.exceptions, c.to_post, c.terminal_id,
+    CASE WHEN COALESCE(t.top, 0) <= t.ack AND COALESCE(c.hi - t.ack, 0) = c.stored
+          AND NOT EXISTS (SELECT 1 FROM terminals_lostrange l WHERE l.terminal_id = t.terminal_id AND l.to_seq > t.ack)
+         THEN GREATEST(t.ack, c.hi) END
 """
 
 # A resend of a number the host holds, with other bytes: kept for staff.
@@ -559,9 +557,9 @@ def _batches_intake(items: list[BatchIn], *, post: bool) -> list[IntakeResult]:
             # Last, so the hot accounts' rows stay locked only for the commit.
             journal_lines_post(journal_id=journal_id, lines_sql="SELECT account_id, amount FROM ingest_lines")
         cur.execute(_BATCHES, {"now": now})
-        counts = {b: (stored, dups, exc, to_post) for b, stored, dups, exc, to_post in cur.fetchall()}
-        cur.execute(_ACKS_GROUP)
-        new_acks = dict(cur.fetchall())
+        rows = cur.fetchall()
+        counts = {b: (stored, dups, exc, to_post) for b, stored, dups, exc, to_post, _, _ in rows}
+        new_acks = {t: ack for *_, t, ack in rows if ack is not None}
         if len(new_acks) < len(tids):
             new_acks.update(acks_advance({t: acks[t] for t in tids if t not in new_acks}))
         cur.execute(

@@ -74,6 +74,7 @@ _WIRE = np.dtype({"names": [n for n, _ in _COPIED], "formats": [f"V{end - start}
 # cost ~0.4 µs a record, mostly page faults). One per group in flight.
 _POOL: list[bytearray] = []
 _POOL_LOCK = threading.Lock()
+_POOL_KEEP = 32 << 20  # a larger one (a bulk load's group) is not kept
 
 
 def stage_buffer(batches: list[tuple[int, int, bytes]]) -> tuple[io.BytesIO, bool]:
@@ -102,8 +103,9 @@ def stage_buffer(batches: list[tuple[int, int, bytes]]) -> tuple[io.BytesIO, boo
         buf.write(COPY_TAIL)
         buf.seek(0)
     finally:
-        with _POOL_LOCK:
-            _POOL.append(data)
+        if len(data) <= _POOL_KEEP:
+            with _POOL_LOCK:
+                _POOL.append(data)
     seqs = wire["term_seq"].view(">u4").astype(np.int64)
     rising = np.diff(seqs) > 0
     ends = np.cumsum(counts)[:-1]  # a batch's first record follows another terminal's last

@@ -11,6 +11,7 @@ from django.db import connection
 from accounts.ledger import ledger_check
 from accounts.models import Journal, LedgerAccount, Purse
 from merchants.models import MerchantKind
+from terminals.gateways.tcp import GROUP_PARALLEL
 from terminals.ingest.intake import batch_intake
 from terminals.ingest.posting import batch_post
 from terminals.models import Batch, CardFlag, Record
@@ -69,7 +70,7 @@ def test_group_commit_answers_each_terminal_only_after_its_commit(gateway, vterm
         tasks = [asyncio.create_task(upload(vt)) for vt in terminals]
         await asyncio.sleep(1.5)
         assert not any(t.done() for t in tasks), "no terminal is answered before its group commits"
-        assert gateway.gw.intake.running == 2 and len(gateway.gw.intake.pending) == 6 - gateway.gw.intake.groups
+        assert gateway.gw.intake.running == GROUP_PARALLEL and len(gateway.gw.intake.pending) == 6 - gateway.gw.intake.groups
         blocker.rollback()  # the other writer finishes
         acks = await asyncio.gather(*tasks)
         for vt in terminals:
@@ -82,9 +83,9 @@ def test_group_commit_answers_each_terminal_only_after_its_commit(gateway, vterm
         blocker.close()
     assert all((a.stored, a.duplicates, a.exceptions, a.ack_upto) == (3, 0, 0, 3) for a in acks)
     assert all(n == 3 for n in seen_at_ack.values()), seen_at_ack
-    # Six batches waited together: two groups in flight, the other four committed as one.
-    assert gateway.gw.intake.groups == 3
-    assert Journal.objects.filter(source__startswith="intake:").count() == 3
+    # Six batches waited together: GROUP_PARALLEL groups of one in flight, the others committed as one.
+    assert gateway.gw.intake.groups == GROUP_PARALLEL + 1
+    assert Journal.objects.filter(source__startswith="intake:").count() == GROUP_PARALLEL + 1
     assert not Batch.objects.filter(posted_at__isnull=True).exists()
     for card in cards:
         assert Purse.objects.get(pk=card.purse_id).account.balance == 10_000 - 300
