@@ -65,20 +65,20 @@ def main():
 
     from terminals.ingest import intake
 
-    def timed(key, fn):
-        def call(*a, **kw):
+    def timed(name, fn):
+        """fn, its time summed under name (what execute_wrapper does not see: COPY, commit)."""
+        def call(*args):
             t = time.perf_counter()
             try:
-                return fn(*a, **kw)
+                return fn(*args)
             finally:
-                spent[key] += time.perf_counter() - t
-                calls[key] += 1
+                spent[name(*args)] += time.perf_counter() - t
+                calls[name(*args)] += 1
         return call
 
-    copy = intake._copy
-    intake._copy = lambda cur, sql, buf: timed(" ".join(sql.split()[:2]) + " (binary)", copy)(cur, sql, buf)
+    intake._copy = timed(lambda cur, sql, buf: " ".join(sql.split()[:2]) + " (binary)", intake._copy)
     connection.ensure_connection()
-    connection._commit = timed("COMMIT", connection._commit)
+    connection._commit = timed(lambda: "COMMIT", connection._commit)
     total = records = 0
     with connection.execute_wrapper(timer):
         for items in rounds:

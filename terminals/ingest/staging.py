@@ -4,7 +4,8 @@ PostgreSQL's binary COPY format is a field count, then per field a length and it
 wire's fields are big-endian unsigned, as PostgreSQL's integers are (signed, but zero-extended
 they fit), so a field needs no decoding: it is copied, right-aligned, into its slot of a template
 row that holds the lengths and the zero bytes. numpy copies one column of slots for the whole group
-at once (~0.05 µs a record; a Python format per record took ~0.8 µs), and numbers the records.
+at once (~0.2 µs a record for a group of 25,000; a Python format per record took ~0.8 µs), and
+numbers the records.
 """
 
 from __future__ import annotations
@@ -47,26 +48,28 @@ _WIDTH = {"bigint": 8, "int": 4, "bytea": RECORD_LEN}
 
 
 def _layout():
-    row, where = bytearray(struct.pack(">h", len(COLUMNS))), {}
-    for name, sql, _ in COLUMNS:
+    """The template row (field count, each field's length and zero bytes), and the staged row and
+    the wire record as numpy records of raw bytes with one field per column filled: each column
+    is then one strided copy of fixed-size items. A wire field is right-aligned in its column (the
+    zero bytes before it make the unsigned value); seq, batch and terminal are 8 bytes."""
+    row, staged, wire = bytearray(struct.pack(">h", len(COLUMNS))), [], []
+    for name, sql, span in COLUMNS:
         row += struct.pack(">i", _WIDTH[sql])
-        where[name] = len(row)  # the field's first byte
+        size = span[1] - span[0] if span else _WIDTH[sql]
+        staged.append((name, f"V{size}", len(row) + _WIDTH[sql] - size))
+        if span:
+            wire.append((name, f"V{size}", span[0]))
         row += bytes(_WIDTH[sql])
-    return bytes(row), where
+
+    def dtype(fields, itemsize):
+        names, formats, offsets = zip(*fields, strict=True)
+        return np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": itemsize})
+
+    return bytes(row), dtype(staged, len(row)), dtype(wire, RECORD_LEN)
 
 
-_TEMPLATE, _AT = _layout()
-# The staged row and the wire record as numpy records of raw bytes, one field per column copied:
-# each column is then one strided copy of fixed-size items. A wire field is right-aligned in its
-# column (the zero bytes before it make the unsigned value); seq, batch and terminal are 8 bytes.
-_COPIED = [(name, span) for name, _, span in COLUMNS if span]
-_ROW = np.dtype({"names": [n for n, _ in _COPIED] + ["seq", "batch_id", "terminal_id"],
-                 "formats": [f"V{end - start}" for _, (start, end) in _COPIED] + ["V8"] * 3,
-                 "offsets": [_AT[n] + _WIDTH[sql] - (span[1] - span[0]) for n, sql, span in COLUMNS if span]
-                 + [_AT["seq"], _AT["batch_id"], _AT["terminal_id"]],
-                 "itemsize": len(_TEMPLATE)})
-_WIRE = np.dtype({"names": [n for n, _ in _COPIED], "formats": [f"V{end - start}" for _, (start, end) in _COPIED],
-                  "offsets": [start for _, (start, _) in _COPIED], "itemsize": RECORD_LEN})
+_TEMPLATE, _ROW, _WIRE = _layout()
+_COPIED = _WIRE.names
 
 
 # Buffers of template rows, reused: the constant bytes (lengths, zero bytes) are never written
@@ -91,7 +94,7 @@ def stage_buffer(batches: list[tuple[int, int, bytes]]) -> tuple[io.BytesIO, boo
         if len(data) < size:
             data += _TEMPLATE * ((size - len(data)) // len(_TEMPLATE))
         rows = np.frombuffer(data, _ROW, count=n, offset=len(COPY_HEAD))
-        for name, _ in _COPIED:
+        for name in _COPIED:
             rows[name] = wire[name]
         for name, values in (("seq", np.arange(1, n + 1)),
                              ("batch_id", np.repeat([b for b, _, _ in batches], counts)),
