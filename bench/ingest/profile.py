@@ -80,6 +80,9 @@ def main():
     connection.ensure_connection()
     connection._commit = timed(lambda: "COMMIT", connection._commit)
     total = records = 0
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_current_wal_lsn()")
+        lsn0 = cur.fetchone()[0]
     with connection.execute_wrapper(timer):
         for items in rounds:
             for g in range(0, len(items), args.group):
@@ -89,6 +92,10 @@ def main():
                 total += time.perf_counter() - t
                 records += sum(r.stored for r in out)
     print(f"{records:,} records in {total:.2f} s = {records / total:,.0f} records/s (intake called directly)")
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s)", [lsn0])
+        wal = float(cur.fetchone()[0])
+    print(f"WAL written {wal / 1e6:,.0f} MB = {wal / max(records, 1):,.0f} bytes a record (from {lsn0})")
     other = total - sum(spent.values())
     print(f"{other:7.3f} s          {1e6 * other / max(records, 1):6.2f} µs/rec  the rest: Python")
     for key, s in sorted(spent.items(), key=lambda kv: -kv[1]):

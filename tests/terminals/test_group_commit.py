@@ -199,3 +199,38 @@ def test_a_purse_with_records_waiting_for_the_worker_is_left_to_it(make_terminal
     assert list(Record.objects.order_by("term_seq").values_list("status", flat=True)) == ["posted", "posted"]
     assert not CardFlag.objects.exists()
     assert Purse.objects.get(pk=card.purse_id).account.balance == 9_700
+
+
+def test_groups_taken_in_several_threads_at_once_all_commit(make_terminal, funded_card, rates):
+    """The gateway's database threads take groups at the same time; one of them writes the record
+    table at a time (intake._RECORD_WRITER), the rest go on with their own statements. Every
+    group commits, each purse is charged once, the writer is free afterwards."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    from terminals.ingest import intake
+
+    tills = []
+    for _ in range(6):
+        terminal, _ = make_terminal(MerchantKind.RETAIL)
+        till = Till(terminal)
+        tills.append((till, till.card(funded_card(10_000))))
+    batches = [[till.purchase(card, 100 + n) for n in range(50)] for till, card in tills]
+
+    def take(i):
+        try:
+            till, _ = tills[i]
+            return batch_intake(terminal_id=till.terminal.pk, batch_no=1, msg_seq=1, raw_frame=b"",
+                                records=batches[i])
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(take, range(6)))
+    assert [(r.stored, r.to_post) for r in results] == [(50, 0)] * 6
+    assert not intake._RECORD_WRITER.locked()
+    for _till, card in tills:
+        assert Purse.objects.get(pk=card.purse_id).account.balance == 10_000 - sum(100 + n for n in range(50))
+    assert Record.objects.filter(status="posted").count() == 300
+    assert ledger_check() == []
