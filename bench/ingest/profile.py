@@ -95,7 +95,7 @@ def main():
     with connection.cursor() as cur:
         cur.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s)", [lsn0])
         wal = float(cur.fetchone()[0])
-    print(f"WAL written {wal / 1e6:,.0f} MB = {wal / max(records, 1):,.0f} bytes a record (from {lsn0})")
+    print(f"WAL written {wal / 1e6:,.0f} MB = {wal / max(records, 1):,.0f} bytes a record")
     other = total - sum(spent.values())
     print(f"{other:7.3f} s          {1e6 * other / max(records, 1):6.2f} µs/rec  the rest: Python")
     for key, s in sorted(spent.items(), key=lambda kv: -kv[1]):

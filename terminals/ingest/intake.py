@@ -455,7 +455,7 @@ _ANALYZE_RECORDS = 500
 # same for a whole canteen's day) and to the WAL, and sleep on those pages' locks: with three
 # groups in flight on 2 cores the CPU fell to ~55 % for a third of a second each round. One at a
 # time, the others build their work tables and postings meanwhile (bench/ingest ACK p99
-# 2.03-2.38 s → 1.89-2.00 s, alternating runs). It guards no data: the database's locks do that.
+# 2.05-2.42 s → 1.78-2.03 s, alternating runs). It guards no data: the database's locks do that.
 _RECORD_WRITER = threading.Lock()
 
 
