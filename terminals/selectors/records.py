@@ -27,15 +27,19 @@ def day_record_groups(*, day: dt.date) -> list[dict]:
     """The day's posted and held records grouped by merchant, terminal, card type, kind, status
     and operator: counts and sums (fen). A few thousand rows for half a million records.
     `amount` is what the records moved on the cards (a purchase's base + surcharge, a deposit's
-    amount); `settled`, `surcharge_amount` and `held_amount` sum the split posting stored."""
+    amount); `settled`, `surcharge_amount` and `held_amount` sum the split posting stored.
+
+    By business day, not through the day's journals: a record is posted in its journal's day, but
+    a batch or intake group of pending-credit deposits alone moves no money and has no journal,
+    and the day's deposits and pending credit written had then depended on what each was
+    grouped with. The BRIN index on business_day reads the day's block ranges."""
     with connection.cursor() as cur:
         cur.execute(
             """SELECT r.merchant_id, r.terminal_id, r.card_type, r.kind, r.status, r.operator_no,
                       COUNT(*), SUM(r.base_amount + r.surcharge), SUM(r.merchant_amount), SUM(r.surcharge_amount),
                       SUM(r.held_amount), COUNT(*) FILTER (WHERE r.problems @> '["suspected_duplicate"]'::jsonb)
                FROM terminals_record r
-               WHERE r.journal_id IN (SELECT id FROM accounts_journal WHERE business_day = %s)
-                 AND r.status IN ('posted', 'held')
+               WHERE r.business_day = %s AND r.status IN ('posted', 'held')
                GROUP BY 1, 2, 3, 4, 5, 6""",
             [day],
         )

@@ -249,3 +249,32 @@ def test_r_day_1_days_closed_before_get_their_trial_balance_from_the_postings(ti
     with connection.cursor() as cur:
         cur.execute(backfill)
     assert [_stored_by_kind(d) for d in days] == stored
+
+
+def test_r_day_1_a_pending_credit_deposit_counts_whether_or_not_its_group_moved_money(till, funded_card, admin_user,
+                                                                                      today, travel):
+    """A pending-credit deposit (operator 0) moves no money, so a batch (or an intake group) of
+    nothing else posts it without a journal; batched with a cash deposit it is posted in that
+    deposit's journal. The day's figures are the same either way: the close reads the day's records by
+    their business day, not through the day's journals."""
+    from accounts import services as acc
+    from settlement.models import DayCardTypeTotal, DayTerminalTotal
+
+    a, b = funded_card(), funded_card()
+    for card in (a, b):
+        acc.purse_credit_pending(purse=card.purse, amount=300, kind="refund", source=f"test:refund:{card.card_no}",
+                                 from_account=acc.system_account("suspense"), actor=admin_user, reason="refund")
+    alone, mixed = till(MerchantKind.TOPUP), till(MerchantKind.TOPUP)
+    alone.card(a)
+    alone.send([alone.deposit(a, 300, 0)])  # nothing else in the batch: no journal
+    mixed.card(b)
+    mixed.send([mixed.deposit(b, 300, 0), mixed.deposit(b, 1000, admin_user.pk)])  # with cash: in its journal
+    assert Record.objects.filter(journal__isnull=True, status="posted").count() == 1
+    assert Record.objects.filter(status="posted", business_day=today).count() == 3
+
+    travel(after_midnight(today))
+    dc = services.day_close(day=today)
+    assert dc.status == DayClose.Status.BALANCED, list(dc.exceptions.values_list("detail", flat=True))
+    assert dc.records == 3 and dc.totals["pending_written"] == 600 and dc.deposit_amount == 1000
+    assert DayTerminalTotal.objects.get(day=today, terminal_id=alone.terminal.pk).deposit_amount == 300
+    assert sum(DayCardTypeTotal.objects.filter(day=today).values_list("deposits", flat=True)) == 3
