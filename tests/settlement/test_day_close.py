@@ -7,12 +7,20 @@ from django.db import connection
 
 from accounts.daybook import business_day_open, day_mark_closed
 from accounts.errors import BusinessError
-from accounts.ledger import journal_post
+from accounts.ledger import journal_post, ledger_check
 from accounts.models import CardType, Journal, LedgerAccount, Purse
-from accounts.services import cash_account_for
+from accounts.services import cash_account_for, purse_credit_pending, system_account
 from merchants.models import MerchantKind
 from settlement import services
-from settlement.models import CloseException, DayClose, DayMerchantTotal, DayPurse, DayTrialBalance
+from settlement.models import (
+    CloseException,
+    DayCardTypeTotal,
+    DayClose,
+    DayMerchantTotal,
+    DayPurse,
+    DayTerminalTotal,
+    DayTrialBalance,
+)
 from terminals import wire as P
 from terminals.models import Record
 
@@ -257,13 +265,10 @@ def test_r_day_1_a_pending_credit_deposit_counts_whether_or_not_its_group_moved_
     nothing else posts it without a journal; batched with a cash deposit it is posted in that
     deposit's journal. The day's figures are the same either way: the close reads the day's records by
     their business day, not through the day's journals."""
-    from accounts import services as acc
-    from settlement.models import DayCardTypeTotal, DayTerminalTotal
-
     a, b = funded_card(), funded_card()
     for card in (a, b):
-        acc.purse_credit_pending(purse=card.purse, amount=300, kind="refund", source=f"test:refund:{card.card_no}",
-                                 from_account=acc.system_account("suspense"), actor=admin_user, reason="refund")
+        purse_credit_pending(purse=card.purse, amount=300, kind="refund", source=f"test:refund:{card.card_no}",
+                             from_account=system_account("suspense"), actor=admin_user, reason="refund")
     alone, mixed = till(MerchantKind.TOPUP), till(MerchantKind.TOPUP)
     alone.card(a)
     alone.send([alone.deposit(a, 300, 0)])  # nothing else in the batch: no journal
@@ -278,3 +283,4 @@ def test_r_day_1_a_pending_credit_deposit_counts_whether_or_not_its_group_moved_
     assert dc.records == 3 and dc.totals["pending_written"] == 600 and dc.deposit_amount == 1000
     assert DayTerminalTotal.objects.get(day=today, terminal_id=alone.terminal.pk).deposit_amount == 300
     assert sum(DayCardTypeTotal.objects.filter(day=today).values_list("deposits", flat=True)) == 3
+    assert ledger_check() == []
