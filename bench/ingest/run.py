@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from pathlib import Path
@@ -252,6 +253,8 @@ def main():
     e2e_s = t_posted - results["t0"]
     copy_rate = total / copy_s
     e2e_rate = posted / e2e_s
+    cores = os.cpu_count() or 1
+    cpu_per_rec = sum(cpu1[k] - cpu0[k] for k in cpu0) * 1e6 / max(posted, 1)
     lines = [
         f"terminals {terminals}, records {total:,} ({per} each, batches of {args.batch}), gateway threads "
         f"{args.threads}, Celery worker concurrency {args.workers}; frames prepared in {prep:.1f} s (not timed)",
@@ -262,12 +265,18 @@ def main():
         f"posting             {posted:,} posted of {stored:,} stored; posting window {float(post_span or 0):.2f} s = "
         f"{posted / max(float(post_span or 0), 1e-9):,.0f} records/s",
         f"raw COPY yardstick  {total:,} rows of 40 bytes in {copy_s:.2f} s = {copy_rate:,.0f} rows/s",
-        f"ratio posted / raw COPY  {e2e_rate / copy_rate:.3f} (target ≥ 0.15)",
+        # issue 11 asks for the ratio; the 0.15 was issue 3's target (when the ratio was 0.012)
+        f"ratio posted / raw COPY  {e2e_rate / copy_rate:.3f} (issue 3's target 0.15)",
         f"gateway RSS at the end {gw_rss:.0f} MB; ledger {'balanced' if not problems else problems[:3]}",
         "CPU per record posted  " + ",  ".join(f"{k} {(cpu1[k] - cpu0[k]) * 1e6 / max(posted, 1):.1f} µs"
                                                for k in cpu0)
         + f"  (total {sum(cpu1[k] - cpu0[k] for k in cpu0) * 1e6 / max(posted, 1):.1f} µs; from the first batch to the"
           " last posted, sign-ins not included; postgres = every server process, other work on the machine included)",
+        # Every terminal sends at once, so the ACK p99 is about the time to take them all: at this
+        # run's CPU a record, the cores cannot take them faster than this (the host's speed shows here).
+        f"CPU bound: {cores} cores / {cpu_per_rec:.1f} µs a record = {cores / cpu_per_rec * 1e6:,.0f} records/s at most; "
+        f"{total:,} records take ≥ {total * cpu_per_rec / 1e6 / cores:.2f} s (ACK p99 < 2 s needs ≤ "
+        f"{2e6 * cores / total:.1f} µs a record in all)",
     ]
     common.write_results("ingest", "bench/ingest: records through the TCP gateway, posted inside the intake",
                          lines, sys.argv[1:])
