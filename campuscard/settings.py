@@ -205,6 +205,9 @@ STORAGES = {
 }
 # Development and tests serve static files straight from the apps (production runs collectstatic).
 WHITENOISE_USE_FINDERS = DEBUG or bool(os.environ.get("CAMPUSCARD_DEV"))
+# ... looked up when asked for, not listed when the middleware starts: the listing walked every app's
+# static files for every new handler, 54 ms per test client (a fifth of the test run's time).
+WHITENOISE_AUTOREFRESH = WHITENOISE_USE_FINDERS
 # Holders' photos: personal data, served only through the desk (never under a public URL).
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT") or BASE_DIR / "var" / "media")
 
