@@ -603,7 +603,7 @@ class SimTerminal:
         try:
             await self.connect()
             last = time.monotonic()
-            while time.monotonic() < end:
+            while time.monotonic() < min(end, self.sim.stop_at):
                 now = time.monotonic()
                 was_offline = self.offline
                 self._toggle_offline(now)
@@ -670,6 +670,7 @@ class Simulation:
         self.stats = Stats()
         self.rng = random.Random(config.seed)
         self.wall_seconds = config.minutes * 60 / config.speed
+        self.stop_at = float("inf")  # monotonic time the traffic ends before its planned end (stop())
         self.sim_start = config.start or dt.datetime.now(SHANGHAI)
         self.wall_start = time.monotonic()
         self.unposted_deposits: list[tuple] = []
@@ -678,6 +679,11 @@ class Simulation:
         self.serial_line: SerialLine | None = None
         self.terminals = [SimTerminal(self, spec, i) for i, spec in enumerate(specs)]
         self.elapsed = 0.0
+
+    def stop(self) -> None:
+        """End the traffic now, from any thread: each terminal then uploads what it holds, as at
+        the planned end."""
+        self.stop_at = time.monotonic()
 
     def sim_now(self) -> dt.datetime:
         return self.sim_start + dt.timedelta(seconds=(time.monotonic() - self.wall_start) * self.config.speed)
