@@ -10,8 +10,8 @@ class AccountsConfig(AppConfig):
 
     def ready(self):
         from . import receivers
-        from .setup import reference_data_ensure
+        from .setup import after_every_app_migrated, reference_data_ensure
 
         receivers.connect()  # a cash operator gets a cash account when the role is granted
-        # After every app's permissions exist: our handler is connected last, for any sender.
-        post_migrate.connect(reference_data_ensure, dispatch_uid="accounts_reference_data")
+        # Once every app's permissions exist (after_every_app_migrated).
+        post_migrate.connect(after_every_app_migrated(reference_data_ensure), dispatch_uid="accounts_reference_data", weak=False)

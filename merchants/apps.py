@@ -9,7 +9,9 @@ class MerchantsConfig(AppConfig):
     verbose_name = _("Merchants")
 
     def ready(self):
+        from accounts.setup import after_every_app_migrated
+
         from .setup import merchant_groups_ensure
 
         # Connected after accounts' handler (app order), so the role groups it makes exist.
-        post_migrate.connect(merchant_groups_ensure, dispatch_uid="merchants_groups")
+        post_migrate.connect(after_every_app_migrated(merchant_groups_ensure), dispatch_uid="merchants_groups", weak=False)

@@ -9,7 +9,9 @@ class SettlementConfig(AppConfig):
     verbose_name = _("Settlement and reconciliation")
 
     def ready(self):
+        from accounts.setup import after_every_app_migrated
+
         from .setup import settlement_groups_ensure
 
         # After accounts' and merchants' handlers (app order): the role groups exist by then.
-        post_migrate.connect(settlement_groups_ensure, dispatch_uid="settlement_groups")
+        post_migrate.connect(after_every_app_migrated(settlement_groups_ensure), dispatch_uid="settlement_groups", weak=False)
