@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import select
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -158,6 +159,8 @@ class Gateway:
         self.server: asyncio.base_events.Server | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self._listener_stop = threading.Event()
+        # Written to by stop(), so the listener's select wakes at once, not after its second.
+        self._listener_wake = socket.socketpair()
         self.stats = {"frames": 0, "batches": 0, "nacks": 0, "pushes": 0, "refused": 0}
         self.open_connections = 0
         self._info: dict[int, tuple[float, object]] = {}
@@ -209,6 +212,10 @@ class Gateway:
 
     def stop(self):
         self._listener_stop.set()
+        try:
+            self._listener_wake[1].send(b"\0")
+        except OSError:
+            pass
         if self.server:
             self.server.close()
         for conn in list(self.connections.values()):
@@ -317,7 +324,7 @@ class Gateway:
                     cur.execute("LISTEN blocklist")
                 self.loop.call_soon_threadsafe(self._push_blocklist)  # catch up after a reconnect
                 while not self._listener_stop.is_set():
-                    if select.select([pg], [], [], 1.0)[0]:
+                    if pg in select.select([pg, self._listener_wake[0]], [], [], 1.0)[0]:
                         pg.poll()
                         if pg.notifies:
                             pg.notifies.clear()
@@ -326,6 +333,8 @@ class Gateway:
             except Exception:  # noqa: BLE001 - reconnect after a database restart
                 log.exception("block-list listener lost its connection; retrying")
                 self._listener_stop.wait(1.0)
+        for sock in self._listener_wake:
+            sock.close()
 
     def _push_blocklist(self):
         asyncio.ensure_future(self._push_all())
