@@ -1,5 +1,4 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
 
@@ -10,8 +9,8 @@ class AccountsConfig(AppConfig):
 
     def ready(self):
         from . import receivers
-        from .setup import after_every_app_migrated, reference_data_ensure
+        from .setup import on_every_migrate, reference_data_ensure
 
         receivers.connect()  # a cash operator gets a cash account when the role is granted
-        # Once every app's permissions exist (after_every_app_migrated).
-        post_migrate.connect(after_every_app_migrated(reference_data_ensure), dispatch_uid="accounts_reference_data", weak=False)
+        # Once every app's permissions exist (on_every_migrate).
+        on_every_migrate(reference_data_ensure, dispatch_uid="accounts_reference_data")

@@ -9,6 +9,7 @@ import datetime as dt
 
 from django.contrib.auth.models import Group, Permission
 from django.db.models import Q
+from django.db.models.signals import post_migrate
 
 from .models import AdjustmentLimit, FeeSchedule, LedgerAccount
 
@@ -87,11 +88,11 @@ def group_permissions_add(group_perms: dict[str, list[str]]) -> None:
         group.permissions.add(*Permission.objects.filter(q))
 
 
-def after_every_app_migrated(handler):
-    """A post_migrate receiver that runs ``handler`` once per migrate (or test flush): when the
-    signal comes for the last app with models, after that app's permissions are made, so every
-    app's exist. post_migrate is sent once for each app; run for each, the project's handlers took
-    1.2 s of every transactional test's flush. Connect it with weak=False: nothing else holds it."""
+def on_every_migrate(handler, *, dispatch_uid: str) -> None:
+    """Run ``handler`` once per migrate (or test flush): when post_migrate comes for the last app
+    with models, after that app's permissions are made, so every app's exist. post_migrate is sent
+    once for each app; run for each, the project's handlers took 1.2 s of every transactional
+    test's flush. Handlers connected this way run in the order they were connected (app order)."""
 
     def receiver(sender, **kwargs):
         from django.apps import apps
@@ -100,7 +101,8 @@ def after_every_app_migrated(handler):
         if sender.label == last.label:
             handler(**kwargs)
 
-    return receiver
+    # weak=False: nothing else holds the closure, and a weak reference would let it be collected.
+    post_migrate.connect(receiver, dispatch_uid=dispatch_uid, weak=False)
 
 
 def reference_data_ensure(**_) -> None:

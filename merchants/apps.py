@@ -1,5 +1,4 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
 
@@ -9,9 +8,9 @@ class MerchantsConfig(AppConfig):
     verbose_name = _("Merchants")
 
     def ready(self):
-        from accounts.setup import after_every_app_migrated
+        from accounts.setup import on_every_migrate
 
         from .setup import merchant_groups_ensure
 
         # Connected after accounts' handler (app order), so the role groups it makes exist.
-        post_migrate.connect(after_every_app_migrated(merchant_groups_ensure), dispatch_uid="merchants_groups", weak=False)
+        on_every_migrate(merchant_groups_ensure, dispatch_uid="merchants_groups")

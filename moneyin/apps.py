@@ -1,5 +1,4 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
 
@@ -10,7 +9,7 @@ class MoneyinConfig(AppConfig):
 
     def ready(self):
         from accounts.admin_views import audit_value_labels_add
-        from accounts.setup import after_every_app_migrated
+        from accounts.setup import on_every_migrate
 
         from .models import BankTransfer
         from .setup import moneyin_groups_ensure
@@ -20,4 +19,4 @@ class MoneyinConfig(AppConfig):
         audit_value_labels_add("via", [("notify", _("the channel's notify")), ("query", _("a query to the channel"))])
 
         # After accounts' handler (app order): the role groups exist by then.
-        post_migrate.connect(after_every_app_migrated(moneyin_groups_ensure), dispatch_uid="moneyin_groups", weak=False)
+        on_every_migrate(moneyin_groups_ensure, dispatch_uid="moneyin_groups")
