@@ -254,7 +254,7 @@ def main():
     copy_rate = total / copy_s
     e2e_rate = posted / e2e_s
     cores = os.cpu_count() or 1
-    cpu_per_rec = sum(cpu1[k] - cpu0[k] for k in cpu0) * 1e6 / max(posted, 1)
+    cpu_per_rec = max(sum(cpu1[k] - cpu0[k] for k in cpu0) * 1e6 / max(posted, 1), 1e-9)
     lines = [
         f"terminals {terminals}, records {total:,} ({per} each, batches of {args.batch}), gateway threads "
         f"{args.threads}, Celery worker concurrency {args.workers}; frames prepared in {prep:.1f} s (not timed)",
@@ -270,7 +270,7 @@ def main():
         f"gateway RSS at the end {gw_rss:.0f} MB; ledger {'balanced' if not problems else problems[:3]}",
         "CPU per record posted  " + ",  ".join(f"{k} {(cpu1[k] - cpu0[k]) * 1e6 / max(posted, 1):.1f} µs"
                                                for k in cpu0)
-        + f"  (total {sum(cpu1[k] - cpu0[k] for k in cpu0) * 1e6 / max(posted, 1):.1f} µs; from the first batch to the"
+        + f"  (total {cpu_per_rec:.1f} µs; from the first batch to the"
           " last posted, sign-ins not included; postgres = every server process, other work on the machine included)",
         # Every terminal sends at once, so the ACK p99 is about the time to take them all: at this
         # run's CPU a record, the cores cannot take them faster than this (the host's speed shows here).
