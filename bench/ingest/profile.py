@@ -26,7 +26,7 @@ def main():
     ap.add_argument("--explain", default="", help="print EXPLAIN ANALYZE of a statement starting so")
     ap.add_argument("--nth", type=int, default=1, help="… of its nth call")
     args = ap.parse_args()
-    common.database("ingest", run.build_fixture)
+    common.database("ingest_v2", run.build_fixture)
     from django.db import connection
 
     from terminals import wire as P
