@@ -154,6 +154,22 @@ def worker(concurrency: int = 2) -> Proc:
                  "-Q", "celery"], "/tmp/bench-term-worker.log")
 
 
+def server_settings() -> str:
+    """The PostgreSQL settings the figures depend on, as the server reports them: the machine's
+    server is not the card centre's (docs/operations.md, PostgreSQL settings)."""
+    from django.db import connection
+
+    names = ("shared_buffers", "max_wal_size", "autovacuum", "synchronous_commit")
+    with connection.cursor() as cur:
+        cur.execute("SELECT current_setting('server_version')")
+        version = cur.fetchone()[0].split()[0]
+        values = []
+        for name in names:
+            cur.execute("SELECT current_setting(%s)", [name])
+            values.append(f"{name} {cur.fetchone()[0]}")
+    return f"PostgreSQL {version}: " + ", ".join(values)
+
+
 def copy_yardstick(rows: int, *, tries: int = 3) -> float:
     """Seconds for a raw COPY of `rows` 40-byte records (the record's twelve fields) into a plain
     table, on this machine now: the yardstick the benches print beside their figures. The median

@@ -281,6 +281,7 @@ def main():
         # issue 11 asks for the ratio; the 0.15 was issue 3's target (when the ratio was 0.012)
         f"ratio posted / raw COPY  {e2e_rate / copy_rate:.3f} (issue 3's target 0.15)",
         f"gateway RSS at the end {gw_rss:.0f} MB; ledger {'balanced' if not problems else problems[:3]}",
+        common.server_settings(),
         "CPU per record posted  " + ",  ".join(f"{k} {(cpu1[k] - cpu0[k]) * 1e6 / max(posted, 1):.1f} µs"
                                                for k in cpu0)
         + f"  (total {cpu_per_rec:.1f} µs; from the first batch to the"
