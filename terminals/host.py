@@ -18,8 +18,8 @@ from merchants.models import MerchantKind
 
 from . import wire
 from .ingest.intake import records_lost
-from .models import Assignment, Terminal
-from .selectors import terminal_params
+from .models import Terminal
+from .selectors import pending_lookup, terminal_params
 
 P = wire
 
@@ -34,18 +34,20 @@ class Session:
     key: bytes | None = None  # the key that verified its latest frame; replies and pushes are signed with it
 
 
-# A SIGN_IN or HEARTBEAT in one round trip (5,000 terminals heartbeat every 30 s): record what the
-# terminal says (its block-list version never above the host's, the time only when it changes)
-# and read back what the reply needs: ack_upto, the parameters' version, the offline period and
-# the first stored number above ack_upto (recollect).
+# A SIGN_IN or HEARTBEAT in one round trip (5,000 terminals heartbeat every 30 s): read the host's
+# block-list version, record what the terminal says (its version never above the host's, the time
+# only when it changes) and read back what the reply needs: ack_upto, the parameters' version, the
+# offline period and the first stored number above ack_upto (recollect).
 _STATUS_SQL = """
-WITH t AS (
+WITH h AS (SELECT COALESCE(MAX(version), 0) AS version FROM accounts_blocklistentry),
+t AS (
     UPDATE terminals_terminal SET firmware_version = %(fw)s, params_version = %(pv)s, last_seq = %(last)s,
-        unsent = %(unsent)s, last_seen_at = %(now)s, blocklist_version = %(bv)s,
-        blocklist_version_at = CASE WHEN blocklist_version = %(bv)s THEN blocklist_version_at ELSE %(now)s END
-    WHERE id = %(tid)s
-    RETURNING id, ack_upto, params_rev, last_seq)
-SELECT t.ack_upto,
+        unsent = %(unsent)s, last_seen_at = %(now)s, blocklist_version = LEAST(%(bv)s, h.version),
+        blocklist_version_at = CASE WHEN blocklist_version = LEAST(%(bv)s, h.version) THEN blocklist_version_at
+                                    ELSE %(now)s END
+    FROM h WHERE id = %(tid)s
+    RETURNING id, ack_upto, params_rev, last_seq, h.version)
+SELECT t.version, t.ack_upto,
     t.params_rev + (SELECT COUNT(*) FROM terminals_surchargerate WHERE effective_from <= %(now)s),
     (SELECT MAX(valid_to) FROM terminals_offlineauthorisation
      WHERE terminal_id = t.id AND valid_from <= %(now)s AND valid_to > %(now)s),
@@ -57,12 +59,10 @@ FROM t"""
 def status_reply(tid: int, body, reply_type: int):
     """The reply to a SIGN_IN or HEARTBEAT (``body``), having recorded what the terminal says."""
     now = timezone.now()
-    host_version = blocklist_version()
     with connection.cursor() as cur:
         cur.execute(_STATUS_SQL, {"fw": body.firmware_version, "pv": body.params_version, "last": body.last_seq,
-                                  "unsent": body.unsent, "now": now, "tid": tid,
-                                  "bv": min(body.blocklist_version, host_version)})
-        ack, params_v, offline_to, next_stored = cur.fetchone()
+                                  "unsent": body.unsent, "now": now, "tid": tid, "bv": body.blocklist_version})
+        host_version, ack, params_v, offline_to, next_stored = cur.fetchone()
     if next_stored is not None and next_stored <= ack + 1:
         next_stored = None  # cannot happen while ack_upto is kept in the intake's transaction; never fail a sign-in
     rfrom, rto = P.recollect_range(ack, next_stored, body.last_seq)
@@ -111,24 +111,22 @@ def _blocklist_reported(terminal_id: int, version: int, now) -> None:
 
 
 def pending_for(terminal_id: int, card_no: int):
-    """0x40: pending credit of a card, for top-up terminals only."""
-    kind = (
-        Assignment.objects.filter(terminal_id=terminal_id, valid_to__isnull=True)
-        .values_list("merchant__kind", flat=True)
-        .first()
-    )
-    if kind != MerchantKind.TOPUP:
+    """0x40: pending credit of a card, for top-up terminals only. One statement in the usual
+    case; the ORM only when open subsidies are to be claimed."""
+    found = pending_lookup(terminal_id=terminal_id, card_no=card_no)
+    if found.merchant_kind != MerchantKind.TOPUP:
         return P.Pending(card_no=card_no, result=5, pending=0)
-    from accounts.selectors import card_get
-
-    card = card_get(card_no=card_no)
-    if card is None:
+    if found.card_status is None:
         return P.Pending(card_no=card_no, result=6, pending=0)
-    if card.status != "active":
+    if found.card_status != "active":
         return P.Pending(card_no=card_no, result=4, pending=0)
+    if not found.subsidies_open:
+        return P.Pending(card_no=card_no, result=0, pending=max(0, found.pending))
+    from accounts.selectors import card_get
     from accounts.subsidies import subsidies_claim
 
-    subsidies_claim(card=card, merchant_kind=kind, terminal_id=terminal_id)  # open subsidies become pending credit
+    card = card_get(card_no=card_no)
+    subsidies_claim(card=card, merchant_kind=found.merchant_kind, terminal_id=terminal_id)  # open subsidies become pending credit
     return P.Pending(card_no=card_no, result=0, pending=max(0, card.purse.pending))
 
 

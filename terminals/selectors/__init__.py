@@ -1,5 +1,5 @@
 """Reads of the terminals app, one module per thing read: params, batches, registry, records,
-revenue, exceptions. Callers import from here (`terminals.selectors.<name>`)."""
+revenue, exceptions, pending. Callers import from here (`terminals.selectors.<name>`)."""
 
 from .batches import posting_lag, recollect_for, unposted_batch_ids  # noqa: F401
 from .exceptions import (  # noqa: F401
@@ -14,6 +14,7 @@ from .exceptions import (  # noqa: F401
     records_with_problems,
 )
 from .params import DEFAULT_RATE, Params, offline_until, params_version, rate_at, terminal_params  # noqa: F401
+from .pending import PendingLookup, pending_lookup  # noqa: F401
 from .records import (  # noqa: F401
     LIVE,
     PURCHASE,
