@@ -277,6 +277,8 @@ def subsidies_claim(*, card, merchant_kind=None, terminal_id: int | None = None)
     if holder_id is None:  # an anonymous consumption card has no subsidies
         return 0
     today = business_day()
+    # terminals.selectors.pending asks the same in SQL (open, not expired) before calling this:
+    # a change here belongs there too.
     open_lines = SubsidyLine.objects.filter(holder_id=holder_id, status=SubsidyLine.Status.OPEN,
                                             expires_on__gte=today)
     if not open_lines.exists():  # the common case: no lock, one index probe
