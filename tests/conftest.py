@@ -9,6 +9,20 @@ from accounts.ledger import ledger_check
 from accounts.setup import role_group
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's, and before it drops the test database: end the sessions that threads of
+    earlier tests left open (a gateway's database threads, a LISTEN thread). Otherwise the drop
+    can fail with "being accessed by other users", a warning at the end of `make test`, and the
+    database is left behind."""
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cur:
+        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+
+
 @pytest.fixture(autouse=True)
 def ledger_stays_balanced(request):
     """After every test that touched the database: every journal balances and every balance
