@@ -70,7 +70,10 @@ def test_group_commit_answers_each_terminal_only_after_its_commit(gateway, vterm
         tasks = [asyncio.create_task(upload(vt)) for vt in terminals]
         await asyncio.sleep(1.5)
         assert not any(t.done() for t in tasks), "no terminal is answered before its group commits"
-        assert gateway.gw.intake.running == GROUP_PARALLEL and len(gateway.gw.intake.pending) == 6 - gateway.gw.intake.groups
+        # Every batch is in a group that waits for its commit, or waits for a slot (the batches that
+        # came while one group was in flight lingered and went in together: GROUP_LINGER).
+        intake = gateway.gw.intake
+        assert 1 <= intake.running <= GROUP_PARALLEL and (intake.running == GROUP_PARALLEL or not intake.pending)
         blocker.rollback()  # the other writer finishes
         acks = await asyncio.gather(*tasks)
         for vt in terminals:
@@ -83,9 +86,11 @@ def test_group_commit_answers_each_terminal_only_after_its_commit(gateway, vterm
         blocker.close()
     assert all((a.stored, a.duplicates, a.exceptions, a.ack_upto) == (3, 0, 0, 3) for a in acks)
     assert all(n == 3 for n in seen_at_ack.values()), seen_at_ack
-    # Six batches waited together: GROUP_PARALLEL groups of one in flight, the others committed as one.
-    assert gateway.gw.intake.groups == GROUP_PARALLEL + 1
-    assert Journal.objects.filter(source__startswith="intake:").count() == GROUP_PARALLEL + 1
+    # Six batches, fewer groups: those that came while a group was in flight went in together
+    # (with GROUP_LINGER: usually the first alone and the other five as one), one journal a group.
+    groups = gateway.gw.intake.groups
+    assert 2 <= groups <= GROUP_PARALLEL + 1
+    assert Journal.objects.filter(source__startswith="intake:").count() == groups
     assert not Batch.objects.filter(posted_at__isnull=True).exists()
     for card in cards:
         assert Purse.objects.get(pk=card.purse_id).account.balance == 10_000 - 300
