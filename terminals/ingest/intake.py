@@ -233,8 +233,9 @@ WITH r0 AS (
         -- balance packed in one bigint: 16 and 32 bits on the wire): the last record that was not
         -- late, as counters rise strictly from one such record to the next
         MAX(w.card_counter::bigint << 32 | w.balance_after) OVER o AS top,
-        -- what the purse account gained before the record (purchases take, cash deposits give)
-        COALESCE(SUM(s.gain) OVER o, 0) AS gained_before,
+        -- what the purse account gained before the record (purchases take, cash deposits give);
+        -- int8_sum: SUM would build a numeric for every record (migration 0010)
+        COALESCE(int8_sum(s.gain) OVER o, 0) AS gained_before,
         -- the purse's record before it, for R-DUP-1 when at the same terminal (one batch per
         -- terminal in a group): in the same window pass
         LAG(w.batch_id) OVER o AS prev_batch, LAG(w.card_no) OVER o AS prev_card, LAG(w.kind) OVER o AS prev_kind,
@@ -259,9 +260,9 @@ r AS (SELECT seq, batch_id, term_seq, purse_id, account_id, card_no, terminal_id
 -- credit spent, the net gain, the card state after (counters rise strictly from one record that
 -- is not late to the next, so the packed maximum of those is the last of them)
 pa AS (
-    SELECT purse_id, account_id, MIN(gained) AS low, MIN(pending) AS pending, SUM(gain) AS net,
+    SELECT purse_id, account_id, MIN(gained) AS low, MIN(pending) AS pending, int8_sum(gain) AS net,
         MAX(card_counter::bigint << 32 | balance_after) FILTER (WHERE NOT late) AS state,
-        COALESCE(SUM(base_amount) FILTER (WHERE kind = 2 AND operator_no = 0), 0) AS from_pending,
+        COALESCE(int8_sum(base_amount) FILTER (WHERE kind = 2 AND operator_no = 0), 0) AS from_pending,
         bool_or((card_counter = want_counter AND balance_before <> want_before)
                 -- a counter the group already saw: the packed maximum cannot tell which came first
                 OR card_counter = COALESCE(top >> 32, -1)
@@ -298,8 +299,8 @@ odd AS (INSERT INTO ingest_odd SELECT seq, late, want_counter, want_before, held
 -- payable in one pass; the lines read those few rows.
 -- (Grouped by kind rather than filtered: the planner, taking the filter as selective, sorted every
 -- record for a few groups where a hash aggregate takes one pass.)
-pm AS (SELECT payable_account_id, kind, merchant_kind = %(dining)s AS dining, held, SUM(base_amount) AS base,
-              SUM(surcharge) AS surcharge
+pm AS (SELECT payable_account_id, kind, merchant_kind = %(dining)s AS dining, held, int8_sum(base_amount) AS base,
+              int8_sum(surcharge) AS surcharge
        FROM fast GROUP BY 1, 2, 3, 4),
 lines AS (INSERT INTO ingest_lines
     SELECT account_id, -net FROM pa JOIN ins USING (purse_id)
