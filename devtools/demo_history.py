@@ -205,8 +205,7 @@ class _History:
         for term in self.by_id.values():
             body = P.SignIn(firmware_version=1, blocklist_version=version, params_version=term.params_version,
                             last_seq=term.seq, unsent=0, clock=now)
-            # The gateway's sign-in minus the wire (handle_request would close the connection
-            # inside this transaction: it expects to run one request per connection checkout).
+            # The gateway's sign-in minus the wire and the session checks of handle_request.
             _, reply = host.status_reply(term.terminal_id, body, P.MsgType.SIGN_IN | 0x80)
             term.params_version = reply.params_version
             term.seq = max(term.seq, reply.ack_upto)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db import close_old_connections, connection
+from django.db import connection
 from django.utils import timezone
 
 from accounts.selectors import blocklist_version
@@ -76,7 +76,6 @@ def status_reply(tid: int, body, reply_type: int):
 def handle_request(session: Session, msg_type: int, msg_seq: int, body) -> list[tuple[int, object]]:
     """Answer one decoded, authenticated request other than TXN_BATCH (the frame handler sends
     those to the intake). Returns [(reply type, reply body)]. Raises wire.ProtocolError for a NACK."""
-    close_old_connections()
     tid = session.terminal_id
     if msg_type != P.MsgType.SIGN_IN and not session.signed_in:
         raise P.ProtocolError(P.Nack.NOT_SIGNED_IN)

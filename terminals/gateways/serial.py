@@ -15,7 +15,6 @@ import threading
 import time
 
 import serial
-from django.db import close_old_connections
 
 from accounts.selectors import blocklist_version
 
@@ -69,7 +68,7 @@ class SerialGateway:
 
     def serve_frame(self, raw: bytes) -> None:
         """A frame whose header, length and CRC the decoder has checked."""
-        close_old_connections()
+        handler.db_ready()
         info = handler.terminal_info(P.header_ids(raw)[0])
         outcome = handler.serve(self._session, raw, info)
         if outcome.nack is not None:
@@ -83,7 +82,7 @@ class SerialGateway:
         return self.sessions.setdefault(terminal_id, host.Session(terminal_id=terminal_id))
 
     def push_blocklist(self):
-        close_old_connections()
+        handler.db_ready()
         current = blocklist_version()
         if current == self._pushed_version:
             return
