@@ -47,19 +47,11 @@ def main():
     spec.loader.exec_module(variant)  # after Django is set up: a variant may import the intake
     from django.db import connection
 
-    from terminals import wire as P
-    from terminals.ingest.intake import BatchIn, batches_intake
+    from terminals.ingest.intake import batches_intake
 
-    sql = dict(zip("AB", variant.variants()[:2], strict=True))
-    prefix = variant.variants()[2]
-    rounds = []
-    for tid, _key, frames in run.make_frames(1000, 200, 500):
-        for k, raw in enumerate(frames[1:]):
-            _t, _tid, seq, n = P.parse_header(raw[:P.HEADER_LEN])
-            body = raw[P.HEADER_LEN:P.HEADER_LEN + n]
-            while len(rounds) <= k:
-                rounds.append([])
-            rounds[k].append(BatchIn(tid, int.from_bytes(body[:4], "big"), seq, raw, body))
+    sql_a, sql_b, prefix = variant.variants()
+    sql = {"A": sql_a, "B": sql_b}
+    rounds = run.batch_rounds(1000, 200)
     times = {"A": [], "B": []}
     busy = False
 

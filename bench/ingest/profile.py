@@ -29,18 +29,9 @@ def main():
     common.database("ingest_v2", run.build_fixture)
     from django.db import connection
 
-    from terminals import wire as P
-    from terminals.ingest.intake import BatchIn, batches_intake
+    from terminals.ingest.intake import batches_intake
 
-    plan = run.make_frames(args.terminals, args.records, 500)
-    rounds = []  # batch k of every terminal forms round k; a round is cut into groups
-    for tid, _key, frames in plan:
-        for k, raw in enumerate(frames[1:]):
-            _t, _tid, seq, n = P.parse_header(raw[:P.HEADER_LEN])
-            body = raw[P.HEADER_LEN:P.HEADER_LEN + n]
-            while len(rounds) <= k:
-                rounds.append([])
-            rounds[k].append(BatchIn(tid, int.from_bytes(body[:4], "big"), seq, raw, body))
+    rounds = run.batch_rounds(args.terminals, args.records)
     spent = defaultdict(float)
     calls = defaultdict(int)
 

@@ -71,6 +71,23 @@ def _purse_accounts(card_nos):
     return [info[n]["account_id"] for n in card_nos]
 
 
+def batch_rounds(terminals: int, records: int, batch: int = 500) -> list[list]:
+    """make_frames' batches as the intake takes them (BatchIn), for profile.py and ab.py, which call
+    it directly: batch k of every terminal forms round k; a caller cuts a round into groups."""
+    from terminals import wire as P
+    from terminals.ingest.intake import BatchIn
+
+    rounds: list[list] = []
+    for tid, _key, frames in make_frames(terminals, records, batch):
+        for k, raw in enumerate(frames[1:]):
+            _t, _tid, seq, n = P.parse_header(raw[:P.HEADER_LEN])
+            body = raw[P.HEADER_LEN:P.HEADER_LEN + n]
+            while len(rounds) <= k:
+                rounds.append([])
+            rounds[k].append(BatchIn(tid, int.from_bytes(body[:4], "big"), seq, raw, body))
+    return rounds
+
+
 def make_frames(terminals: int, records: int, batch: int):
     """Per terminal: (id, key, [sign-in frame, batch frames …]), records consistent with the cards."""
     import random
