@@ -68,7 +68,6 @@ class SerialGateway:
 
     def serve_frame(self, raw: bytes) -> None:
         """A frame whose header, length and CRC the decoder has checked."""
-        handler.db_ready()
         info = handler.terminal_info(P.header_ids(raw)[0])
         outcome = handler.serve(self._session, raw, info)
         if outcome.nack is not None:

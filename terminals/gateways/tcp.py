@@ -82,10 +82,14 @@ class GroupCommit:
         self._timer: asyncio.TimerHandle | None = None
         self._lingered = False
 
+    @staticmethod
+    def _records(item: BatchIn) -> int:
+        return (len(item.body) - 6) // P.RECORD_LEN
+
     async def submit(self, item: BatchIn) -> IntakeResult:
         fut = self.gateway.loop.create_future()
         self.pending.append((item, fut))
-        self.waiting += (len(item.body) - 6) // P.RECORD_LEN
+        self.waiting += self._records(item)
         self.last_arrival = self.gateway.loop.time()
         self._start()
         return await fut
@@ -109,7 +113,7 @@ class GroupCommit:
                    else min(self.max_records, max(self.floor, -(-self.waiting // self.parallel))))
             group, rest, seen, n, left = [], [], set(), 0, 0
             for item, fut in self.pending:
-                size = (len(item.body) - 6) // P.RECORD_LEN
+                size = self._records(item)
                 if fut.done() or item.terminal_id in seen or (group and n + size > cap):
                     if not fut.done():
                         rest.append((item, fut))
