@@ -7,15 +7,16 @@ fixture, groups of 125 batches); at each call of the statement that starts with 
 run REPS times each, in alternating order, each inside a savepoint that is rolled back, then the
 intake's own statement runs. It prints each side's median and the median of the B/A ratios.
 
-    .venv/bin/python bench/ingest/ab.py VARIANT.py
+    .venv/bin/python bench/ingest/ab.py VARIANT.py [--history N]
 
 VARIANT.py defines variants() -> (sql_a, sql_b, prefix), both with the intake statement's
 parameters, and may list statements to run before the timed one inside the savepoint, PRE_A and
 PRE_B (to time the record insert without an index, say: DDL inside a savepoint is rolled back too).
-Example, the record insert without the card index (B/A 0.915 on 2026-12-07: the index is ~8 %
-of that statement):
+Example, the record insert with the card index on (card_no, time) against card_no alone (B/A
+1.05-1.10 on 2026-12-07, without and with --history 200; without any card index 0.915):
 
-    PRE_B = ["DROP INDEX terminals_record_card_no_2a7804c7"]
+    PRE_A = ["DROP INDEX record_card_time", "CREATE INDEX card_a ON terminals_record (card_no)"]
+    PRE_B = ["DROP INDEX record_card_time", "CREATE INDEX card_b ON terminals_record (card_no, time)"]
 
     def variants():
         from terminals.ingest import intake
@@ -25,6 +26,7 @@ of that statement):
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import statistics
 import sys
@@ -33,7 +35,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
 import run  # noqa: E402
 
 REPS = 3
@@ -41,9 +42,13 @@ GROUP = 125  # terminals per group commit, as profile.py
 
 
 def main():
-    spec = importlib.util.spec_from_file_location("variant", sys.argv[1])
+    ap = argparse.ArgumentParser()
+    ap.add_argument("variant")
+    ap.add_argument("--history", type=int, default=0, help="posted purchases per card before (run.py --history)")
+    args = ap.parse_args()
+    spec = importlib.util.spec_from_file_location("variant", args.variant)
     variant = importlib.util.module_from_spec(spec)
-    common.database("ingest_v2", run.build_fixture)
+    run.fixture(args.history)
     spec.loader.exec_module(variant)  # after Django is set up: a variant may import the intake
     from django.db import connection
 

@@ -14,7 +14,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
 import run  # noqa: E402
 
 
@@ -25,8 +24,9 @@ def main():
     ap.add_argument("--group", type=int, default=125, help="terminals per group commit")
     ap.add_argument("--explain", default="", help="print EXPLAIN ANALYZE of a statement starting so")
     ap.add_argument("--nth", type=int, default=1, help="… of its nth call")
+    ap.add_argument("--history", type=int, default=0, help="posted purchases per card before (run.py --history)")
     args = ap.parse_args()
-    common.database("ingest_v2", run.build_fixture)
+    run.fixture(args.history)
     from django.db import connection
 
     from terminals.ingest.intake import batches_intake
@@ -42,11 +42,13 @@ def main():
         t = time.perf_counter()
         if args.explain and " ".join(sql.split()).startswith(args.explain):
             matched += 1
-            if matched == args.nth:  # EXPLAIN ANALYZE runs it instead (and its time is not counted)
+            if matched == args.nth:  # EXPLAIN ANALYZE runs it in a savepoint rolled back, then it runs
                 cur = context["cursor"]
+                cur.execute("SAVEPOINT explain")
                 cur.execute("EXPLAIN (ANALYZE, BUFFERS, VERBOSE) " + sql, params)
                 print("\n".join(r[0] for r in cur.fetchall()))
-                return None
+                cur.execute("ROLLBACK TO SAVEPOINT explain")
+                t = time.perf_counter()
         try:
             return execute(sql, params, many, context)
         finally:

@@ -9,7 +9,12 @@ Default 1,000 terminals × 200 records (200,000); --full is the issue's 1,000 ×
 50 × 200. Each terminal owns 5 funded consumption cards at a dining merchant, so every record
 carries a surcharge split and posts cleanly (no card-vs-account flags). A terminal's records are
 a canteen queue, one sale every SALE_EVERY seconds up to now, so a card comes back to a terminal
-every CARDS_PER_TERMINAL × SALE_EVERY = 45 s, past the 10 s duplicate guard (R-DUP-1)."""
+every CARDS_PER_TERMINAL × SALE_EVERY = 45 s, past the 10 s duplicate guard (R-DUP-1).
+
+--history N gives each card N posted purchases at its terminal before the upload (one every
+HISTORY_EVERY seconds, ending a day ago; N = 200 is two meals a day for a semester: 1,000,000 records),
+so that what reads a card's or a terminal's past (the duplicate guard's probe, the indexes' depth)
+meets a record table of some age; without it the table starts empty."""
 
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ TERMINALS_IN_FIXTURE = 1000
 CARDS_PER_TERMINAL = 5
 FUND = 1_000_000  # fen per card: enough for 1,000 records per terminal
 SALE_EVERY = 9  # seconds between a terminal's records
+HISTORY_EVERY = 600  # seconds between a terminal's records in --history
 
 
 def build_fixture():
@@ -64,6 +70,56 @@ def build_fixture():
                             seen_at=timezone.now())
 
 
+def fixture(history: int = 0) -> None:
+    """Django on a fresh copy of the bench database: the fixture, with --history's records."""
+    if history:
+        common.database(f"ingest_v2_h{history}", lambda: build_history(history))
+    else:
+        common.database("ingest_v2", build_fixture)  # v2: assignments from yesterday
+
+
+def build_history(per_card: int):
+    """--history: per_card posted purchases per card at its terminal (as make_frames pairs them),
+    stored as the intake stores them (split, business day), without journals: no reader of these
+    figures sums them, and the ledger check reads postings. Each terminal's ack_upto moves past them."""
+    from django.db import connection
+
+    from accounts.selectors import cards_purse_state
+    from terminals import wire as P
+    from terminals.models import Terminal
+
+    build_fixture()
+    base = 650
+    sur = P.surcharge_expected(base, 3, 1, 1000, 500, 200)
+    cards = sorted(c["card_no"] for c in cards_purse_state(active_only=True))
+    terms = list(Terminal.objects.order_by("pk").values_list("pk", flat=True))
+    n = per_card * CARDS_PER_TERMINAL
+    with connection.cursor() as cur:
+        cur.execute(
+            """INSERT INTO terminals_batch (terminal_id, batch_no, msg_seq, raw, received_at, count, stored, duplicates,
+                   exceptions, posted_at)
+               SELECT t, 0, 0, '', now() - interval '1 day', %s, %s, 0, 0, now() - interval '1 day'
+               FROM unnest(%s::bigint[]) t""", [n, n, terms])
+        cur.execute(
+            """INSERT INTO terminals_record (terminal_id, term_seq, batch_id, card_no, card_type, kind, card_counter,
+                   flags, base_amount, surcharge, balance_before, balance_after, time, operator_no, raw, status,
+                   problems, merchant_id, journal_id, posted_at, business_day, merchant_amount, surcharge_amount,
+                   held_amount)
+               SELECT t.id, k, b.id, (%(cards)s::bigint[])[(t.i - 1) * %(per)s + k %% %(per)s + 1], 3, 1, 0, 0, %(base)s,
+                   %(sur)s, %(fund)s, %(fund)s - %(base)s - %(sur)s, x.at, 0, decode(repeat('00', 40), 'hex'), 'posted', '[]',
+                   a.merchant_id, NULL, x.at, (x.at AT TIME ZONE 'Asia/Shanghai')::date, %(base)s, %(sur)s, 0
+               FROM unnest(%(terms)s::bigint[]) WITH ORDINALITY AS t(id, i)
+               JOIN terminals_assignment a ON a.terminal_id = t.id AND a.valid_to IS NULL
+               JOIN terminals_batch b ON b.terminal_id = t.id AND b.batch_no = 0
+               CROSS JOIN generate_series(1, %(n)s) k
+               CROSS JOIN LATERAL (SELECT now() - interval '1 day' - (%(n)s - k) * %(every)s * interval '1 second' AS at) x
+               ORDER BY x.at, t.id""",
+            {"cards": cards, "per": CARDS_PER_TERMINAL, "base": base, "sur": sur, "fund": FUND, "terms": terms,
+             "n": n, "every": HISTORY_EVERY})
+        cur.execute("UPDATE terminals_terminal SET ack_upto = %s", [n])
+        cur.execute("ANALYZE terminals_record")
+
+
 def _purse_accounts(card_nos):
     from accounts.selectors import cards_for_posting
 
@@ -97,11 +153,11 @@ def make_frames(terminals: int, records: int, batch: int):
     from terminals.models import Terminal
 
     rng = random.Random(7)
-    terms = list(Terminal.objects.order_by("pk").values_list("pk", "key")[:terminals])
+    terms = list(Terminal.objects.order_by("pk").values_list("pk", "key", "ack_upto")[:terminals])
     cards = sorted(c["card_no"] for c in cards_purse_state(active_only=True))
     now = int(time.time())
     out = []
-    for i, (tid, key) in enumerate(terms):
+    for i, (tid, key, ack) in enumerate(terms):
         key = bytes(key)
         mine = {n: [0, FUND] for n in cards[i * CARDS_PER_TERMINAL:(i + 1) * CARDS_PER_TERMINAL]}
         nos = list(mine)
@@ -111,12 +167,12 @@ def make_frames(terminals: int, records: int, batch: int):
             counter, bal = mine[n]
             base = rng.choice([250, 400, 650, 800, 1200])
             sur = P.surcharge_expected(base, 3, 1, 1000, 500, 200)
-            recs.append(P.Record(term_seq=seq, card_no=n, card_type=3, kind=1, card_counter=counter, base_amount=base,
+            recs.append(P.Record(term_seq=ack + seq, card_no=n, card_type=3, kind=1, card_counter=counter, base_amount=base,
                                  surcharge=sur, balance_before=bal, balance_after=bal - base - sur,
                                  time=now - (records - seq) * SALE_EVERY))
             mine[n] = [counter + 1, bal - base - sur]
         sign_in = P.encode_frame(P.MsgType.SIGN_IN, tid, 1, P.SignIn(
-            firmware_version=1, blocklist_version=0, params_version=0, last_seq=records, unsent=records,
+            firmware_version=1, blocklist_version=0, params_version=0, last_seq=ack + records, unsent=records,
             clock=now).encode(), key)
         frames = [sign_in]
         for b, start in enumerate(range(0, records, batch), start=1):
@@ -225,11 +281,12 @@ def main():
     ap.add_argument("--batch", type=int, default=500)
     ap.add_argument("--workers", type=int, default=2, help="Celery worker concurrency")
     ap.add_argument("--threads", type=int, default=8, help="gateway database threads")
+    ap.add_argument("--history", type=int, default=0, help="posted purchases per card before the upload")
     args = ap.parse_args()
     terminals = args.terminals or (50 if args.quick else 1000)
     per = args.records or (200 if args.quick else 1000 if args.full else 200)
     total = terminals * per
-    common.database("ingest_v2", build_fixture)  # v2: assignments from yesterday
+    fixture(args.history)
 
     from django.db import connection, connections
 
@@ -242,6 +299,9 @@ def main():
     # minutes apart), so the yardstick is taken before and after the upload, and the ratio set
     # against their mean; two far apart say the run met a change of speed.
     copy_before = common.copy_yardstick(total)
+    with connection.cursor() as cur:
+        cur.execute("SELECT COALESCE(MAX(id), 0) FROM terminals_record")  # the history's (--history)
+        before = cur.fetchone()[0]
     connections.close_all()
     port = common.free_port()
     gw = common.gateway(port, args.threads)
@@ -272,7 +332,8 @@ def main():
         gw.stop()
     with connection.cursor() as cur:
         cur.execute("""SELECT COUNT(*) FILTER (WHERE status = 'posted'), COUNT(*),
-                              EXTRACT(EPOCH FROM MAX(posted_at) - MIN(posted_at)) FROM terminals_record""")
+                              EXTRACT(EPOCH FROM MAX(posted_at) - MIN(posted_at)) FROM terminals_record
+                       WHERE id > %s""", [before])
         posted, stored, post_span = cur.fetchone()
     problems = ledger_check()
     copy_after = common.copy_yardstick(total)
