@@ -3,6 +3,7 @@
 import datetime as dt
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from accounts import services as acc
@@ -10,7 +11,7 @@ from accounts.models import Card, Journal, LedgerAccount, Purse
 from merchants.models import MerchantKind
 from terminals import wire as P
 from terminals.ingest.posting import batch_post, cardflags_enforce
-from terminals.models import Batch, CardFlag, PostingSettings, Record
+from terminals.models import Assignment, Batch, CardFlag, PostingSettings, Record
 from terminals.services import offline_authorise
 
 from .helpers import Till
@@ -229,6 +230,27 @@ def test_r_dup_1_same_card_amount_within_min_interval_is_suspected_duplicate(til
     second = Record.objects.get(term_seq=2)
     assert "suspected_duplicate" in second.problems and second.status == "posted"
     assert "suspected_duplicate" not in Record.objects.get(term_seq=1).problems
+
+
+def test_r_dup_1_looks_back_over_the_terminals_interval_only_through_the_card_and_time_index(tills, card):
+    """R-DUP-1 across batches (the intake's look into the record table): the same charge a day
+    before is history, not a duplicate; the same charge 4 s after the last batch's is. The look is
+    bounded by the time in the card's index, not by every record the card ever had."""
+    till = tills(MerchantKind.RETAIL)
+    Assignment.objects.update(valid_from=timezone.now() - dt.timedelta(days=2))  # the history falls in it
+    till.card(card)
+    now = timezone.now().timestamp()
+    till.send([till.purchase(card, 200, at=now - 86400 - 60 * k) for k in range(30, 0, -1)])
+    till.send([till.purchase(card, 200, at=now)])
+    till.send([till.purchase(card, 200, at=now + 4)])
+    suspected = [r.term_seq for r in Record.objects.order_by("term_seq") if "suspected_duplicate" in r.problems]
+    assert suspected == [32]
+    assert Record.objects.filter(status="posted").count() == 32
+    with connection.cursor() as cur:
+        cur.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'terminals_record'")
+        defs = [d for d, in cur.fetchall()]
+    assert any('(card_no, "time")' in d and "WHERE" not in d for d in defs), defs
+    assert not any(d.endswith("(card_no)") for d in defs), defs  # the unbounded one is gone
 
 
 def test_intake_exceptions_are_not_posted(tills, card):
