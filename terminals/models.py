@@ -266,6 +266,10 @@ class Record(models.Model):
             # the card ever had (bench/ingest --history 200: +10 µs a record at intake, one probe per
             # 40 records; a lunch queue probes for nearly every record). Same cost at intake.
             models.Index(fields=["card_no", "time"], name="record_card_time"),
+            # The records posting left as exceptions: the retry every 5 minutes, the daily close's
+            # count, the dashboard and the desk read them; without this each read the whole table.
+            # Few rows; a record posted is only tested against the condition.
+            models.Index(fields=["id"], condition=Q(status="exception"), name="record_exceptions"),
         ]
 
     def __str__(self):
