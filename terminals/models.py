@@ -270,6 +270,11 @@ class Record(models.Model):
             # count, the dashboard and the desk read them; without this each read the whole table.
             # Few rows; a record posted is only tested against the condition.
             models.Index(fields=["id"], condition=Q(status="exception"), name="record_exceptions"),
+            # The suspected duplicate charges (R-DUP-1) to refund, newest first, the centre's and a
+            # merchant's since a date: few rows, where those lists read the whole table, or the
+            # merchant's whole past, for them.
+            models.Index(fields=["time"], condition=Q(problems__contains=["suspected_duplicate"]),
+                         name="record_suspected_duplicates"),
         ]
 
     def __str__(self):
