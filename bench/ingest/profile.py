@@ -25,13 +25,14 @@ def main():
     ap.add_argument("--explain", default="", help="print EXPLAIN ANALYZE of a statement starting so")
     ap.add_argument("--nth", type=int, default=1, help="… of its nth call")
     ap.add_argument("--history", type=int, default=0, help="posted purchases per card before (run.py --history)")
+    ap.add_argument("--cards", type=int, default=run.CARDS_PER_TERMINAL, help="cards a terminal (run.py --cards)")
     args = ap.parse_args()
     run.fixture(args.history)
     from django.db import connection
 
     from terminals.ingest.intake import batches_intake
 
-    rounds = run.batch_rounds(args.terminals, args.records)
+    rounds = run.batch_rounds(args.terminals, args.records, cards=args.cards)
     spent = defaultdict(float)
     calls = defaultdict(int)
 

@@ -127,14 +127,14 @@ def _purse_accounts(card_nos):
     return [info[n]["account_id"] for n in card_nos]
 
 
-def batch_rounds(terminals: int, records: int, batch: int = 500) -> list[list]:
+def batch_rounds(terminals: int, records: int, batch: int = 500, *, cards: int = CARDS_PER_TERMINAL) -> list[list]:
     """make_frames' batches as the intake takes them (BatchIn), for profile.py and ab.py, which call
     it directly: batch k of every terminal forms round k; a caller cuts a round into groups."""
     from terminals import wire as P
     from terminals.ingest.intake import BatchIn
 
     rounds: list[list] = []
-    for tid, _key, frames in make_frames(terminals, records, batch):
+    for tid, _key, frames in make_frames(terminals, records, batch, cards=cards):
         for k, raw in enumerate(frames[1:]):
             _t, _tid, seq, n = P.parse_header(raw[:P.HEADER_LEN])
             body = raw[P.HEADER_LEN:P.HEADER_LEN + n]
@@ -144,8 +144,11 @@ def batch_rounds(terminals: int, records: int, batch: int = 500) -> list[list]:
     return rounds
 
 
-def make_frames(terminals: int, records: int, batch: int):
-    """Per terminal: (id, key, [sign-in frame, batch frames …]), records consistent with the cards."""
+def make_frames(terminals: int, records: int, batch: int, *, cards: int = CARDS_PER_TERMINAL):
+    """Per terminal: (id, key, [sign-in frame, batch frames …]), records consistent with the cards.
+    ``cards`` a terminal (the fixture's 5,000 cards shared out, so terminals × cards ≤ 5,000): 5
+    by default; as many as its records, every record is another card's (a canteen queue), as in a
+    lunch rush, where each record is a purse of its own to lock, post and look up for R-DUP-1."""
     import random
 
     from accounts.selectors import cards_purse_state
@@ -154,12 +157,15 @@ def make_frames(terminals: int, records: int, batch: int):
 
     rng = random.Random(7)
     terms = list(Terminal.objects.order_by("pk").values_list("pk", "key", "ack_upto")[:terminals])
+    per_terminal = cards
     cards = sorted(c["card_no"] for c in cards_purse_state(active_only=True))
+    if len(terms) * per_terminal > len(cards):
+        raise SystemExit(f"{len(terms)} terminals × {per_terminal} cards: the fixture has {len(cards)} cards")
     now = int(time.time())
     out = []
     for i, (tid, key, ack) in enumerate(terms):
         key = bytes(key)
-        mine = {n: [0, FUND] for n in cards[i * CARDS_PER_TERMINAL:(i + 1) * CARDS_PER_TERMINAL]}
+        mine = {n: [0, FUND] for n in cards[i * per_terminal:(i + 1) * per_terminal]}
         nos = list(mine)
         recs = []
         for seq in range(1, records + 1):
@@ -282,6 +288,7 @@ def main():
     ap.add_argument("--workers", type=int, default=2, help="Celery worker concurrency")
     ap.add_argument("--threads", type=int, default=8, help="gateway database threads")
     ap.add_argument("--history", type=int, default=0, help="posted purchases per card before the upload")
+    ap.add_argument("--cards", type=int, default=CARDS_PER_TERMINAL, help="cards a terminal (terminals × cards ≤ 5,000)")
     args = ap.parse_args()
     terminals = args.terminals or (50 if args.quick else 1000)
     per = args.records or (200 if args.quick else 1000 if args.full else 200)
@@ -293,7 +300,7 @@ def main():
     from accounts.ledger import ledger_check
 
     t = time.perf_counter()
-    plan = make_frames(terminals, per, args.batch)
+    plan = make_frames(terminals, per, args.batch, cards=args.cards)
     prep = time.perf_counter() - t
     # The machine's speed drifts (a shared host: the same code ran 26 and 50 µs a record in runs
     # minutes apart), so the yardstick is taken before and after the upload, and the ratio set
