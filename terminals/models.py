@@ -264,7 +264,9 @@ class Record(models.Model):
             # the card's last charge at a terminal within the terminal's interval (R-DUP-1), which
             # the time bounds to the few seconds before. On card_no alone that look read every record
             # the card ever had (bench/ingest --history 200: +10 µs a record at intake, one probe per
-            # 40 records; a lunch queue probes for nearly every record). Same cost at intake.
+            # 40 records; a lunch queue probes for nearly every record). The wider key costs the
+            # record insert 5-10 % by paired A/B (bench/ingest/ab.py), the price of a look that
+            # does not grow with the card's age.
             models.Index(fields=["card_no", "time"], name="record_card_time"),
             # The records posting left as exceptions: the retry every 5 minutes, the daily close's
             # count, the dashboard and the desk read them; without this each read the whole table.
