@@ -383,7 +383,10 @@ class Gateway:
             sock.close()
 
     def _push_blocklist(self):
-        asyncio.ensure_future(self._push_all())
+        # Not once stopping: the loop may stop before the push's first step, leaving a coroutine
+        # that never ran (and its database thread pool may be shut down already).
+        if not self._listener_stop.is_set():
+            asyncio.ensure_future(self._push_all())
 
     async def _push_all(self):
         conns = [c for c in self.connections.values() if c.session and c.session.signed_in and not c.closed]

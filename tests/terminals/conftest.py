@@ -91,6 +91,13 @@ class RunningGateway:
             self.loop.run_until_complete(self.gw.start("127.0.0.1", 0))
             ready.set()
             self.loop.run_forever()
+            # As asyncio.run ends: what is still pending (a push, a connection's task) is cancelled
+            # and run to its end, so no coroutine is left unawaited when the loop is collected.
+            pending = asyncio.all_tasks(self.loop)
+            for task in pending:
+                task.cancel()
+            self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            self.loop.close()
 
         self.thread = threading.Thread(target=run, name="test-gateway", daemon=True)
         self.thread.start()
